@@ -1,8 +1,9 @@
-"""Shared fixtures: real data from ../shared/data (or $RECSYS_DATA_DIR) and an isolated cache."""
+"""Shared fixtures: real data from ../shared/data (or $RECSYS_TEST_DATA_DIR) and an isolated cache."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,14 @@ import pytest
 from recsys.config import SHARED_DATA_DIR
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def pytest_configure(config):
+    # Set before any fixture (module- or session-scoped ones included) builds cached artefacts,
+    # so a test run never writes into the user's real cache. $RECSYS_TEST_CACHE_DIR reuses one
+    # cache across runs (handy locally: the demo dataset and extracted features are kept).
+    cache = os.environ.get("RECSYS_TEST_CACHE_DIR") or tempfile.mkdtemp(prefix="recsys-test-cache-")
+    os.environ["RECSYS_CACHE_DIR"] = cache
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +29,10 @@ def shared_data_dir() -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test session writes generated artefacts to its own cache, never the user's."""
-    cache = tmp_path_factory.getbasetemp() / "recsys-cache"
-    cache.mkdir(exist_ok=True)
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """A cache directory of the test's own, for tests that check what gets written."""
+    cache = tmp_path / "recsys-cache"
+    cache.mkdir()
     monkeypatch.setenv("RECSYS_CACHE_DIR", str(cache))
     return cache

@@ -1,0 +1,243 @@
+"""Download GroupLens archives: progress, checksum, resumable ``.part`` files, atomic extraction.
+
+``download_dataset("ml-100k", data_dir)`` puts ``<data_dir>/ml-100k/`` in place:
+
+1. the archive is fetched to ``<data_dir>/.downloads/ml-100k.zip.part``; an interrupted transfer
+   (dropped connection, killed process) continues from the bytes already there with an HTTP
+   ``Range`` request, both within one call (``retries``) and on the next call;
+2. the complete file is verified against the registry checksum (``md5:`` or ``sha256:``; for
+   archives GroupLens refreshes in place, the published ``<url>.md5`` file) and only then renamed
+   to ``ml-100k.zip``;
+3. it is extracted into a temporary folder inside the data directory, and the dataset folder is
+   renamed into place, so a half-extracted dataset is never visible. An existing incomplete
+   folder is moved aside to ``<folder>.replaced-<time>``, not deleted.
+
+A dataset already present is used as is. Offline, the error says what to download and where to
+put it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+from recsys.config import data_dir as resolve_data_dir
+
+Progress = Callable[[int, int, str], None]
+CHUNK_SIZE = 1 << 16
+
+
+class DownloadError(RuntimeError):
+    """The transfer failed (offline, HTTP error, interrupted more often than `retries`)."""
+
+
+class ChecksumMismatch(ValueError):
+    """The downloaded file's digest differs from the published one."""
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "md5") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_checksum(checksum: str) -> tuple[str, str]:
+    """"md5:<hex>" / "sha256:<hex>" (or a bare hex digest, algorithm by length) -> (algorithm, hex)."""
+    if ":" in checksum:
+        algorithm, value = checksum.split(":", 1)
+    else:
+        value = checksum
+        algorithm = {32: "md5", 64: "sha256"}.get(len(checksum.strip()), "")
+    algorithm, value = algorithm.strip().lower(), value.strip().lower()
+    if algorithm not in ("md5", "sha256") or not re.fullmatch(r"[0-9a-f]+", value):
+        raise ValueError(f"unsupported checksum {checksum!r}: use 'md5:<hex>' or 'sha256:<hex>'")
+    return algorithm, value
+
+
+def verify_checksum(path: str | os.PathLike, checksum: str) -> None:
+    algorithm, expected = parse_checksum(checksum)
+    actual = file_digest(path, algorithm)
+    if actual != expected:
+        raise ChecksumMismatch(f"{path}: {algorithm} is {actual}, expected {expected}; the download "
+                               f"is corrupt or the file was changed upstream (it was deleted; try again)")
+
+
+def _offline_message(url: str, reason: object, destination: Path) -> str:
+    return (f"cannot download {url} ({reason}); is this machine offline? You can also download it "
+            f"elsewhere and put it at {destination}, then run the same command again")
+
+
+def download_file(url: str, destination: str | os.PathLike, checksum: str | None = None,
+                  progress: Progress | None = None, retries: int = 3, timeout: float = 30.0,
+                  chunk_size: int = CHUNK_SIZE) -> Path:
+    """Fetch `url` to `destination`, resuming ``<destination>.part``; verify `checksum` if given."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination.is_file():
+        if checksum is None:
+            return destination
+        try:
+            verify_checksum(destination, checksum)
+            return destination
+        except ChecksumMismatch:
+            destination.unlink()
+    part = destination.with_name(destination.name + ".part")
+    attempt = 0
+    while True:
+        try:
+            complete = _transfer(url, part, progress, timeout, chunk_size)
+        except urllib.error.HTTPError as exc:
+            raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
+        except urllib.error.URLError as exc:
+            raise DownloadError(_offline_message(url, exc.reason, destination)) from None
+        except (http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
+            complete, problem = False, exc
+        else:
+            problem = "connection closed early"
+        if complete:
+            break
+        attempt += 1
+        if attempt > retries:
+            size = part.stat().st_size if part.exists() else 0
+            raise DownloadError(f"download of {url} interrupted ({problem}); {size} bytes kept in "
+                                f"{part}, run again to resume")
+        time.sleep(min(0.2 * attempt, 2.0))
+    if checksum is not None:
+        try:
+            verify_checksum(part, checksum)
+        except ChecksumMismatch:
+            part.unlink()
+            raise
+    os.replace(part, destination)
+    return destination
+
+
+def _transfer(url: str, part: Path, progress: Progress | None, timeout: float, chunk_size: int) -> bool:
+    """One HTTP request appending to `part`; True when the file is complete."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "recsys-dashboard"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to send: the part file is already complete
+            return True
+        raise
+    with response:
+        if have and response.status != 206:
+            have = 0  # the server ignored Range: start over
+        total = None
+        content_range = response.headers.get("Content-Range", "")
+        match = re.search(r"/(\d+)\s*$", content_range)
+        if match:
+            total = int(match.group(1))
+        elif response.headers.get("Content-Length"):
+            total = have + int(response.headers["Content-Length"])
+        done = have
+        with open(part, "ab" if have else "wb") as stream:
+            while True:
+                chunk = response.read(chunk_size)
+                if not chunk:
+                    break
+                stream.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total or done, f"downloading {url.rsplit('/', 1)[-1]}")
+    return total is None or done >= total
+
+
+def fetch_published_md5(url: str, timeout: float = 15.0) -> str | None:
+    """The digest in GroupLens' ``<archive>.md5`` file ("MD5 (ml-1m.zip) = <hex>"), None if absent."""
+    try:
+        with urllib.request.urlopen(url + ".md5", timeout=timeout) as response:
+            text = response.read(4096).decode("ascii", "replace")
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        return None
+    match = re.search(r"\b([0-9a-fA-F]{32})\b", text)
+    return f"md5:{match.group(1).lower()}" if match else None
+
+
+# ---- extraction ---------------------------------------------------------------------------------
+def extract_archive(archive: str | os.PathLike, data_dir: str | os.PathLike, folder: str) -> Path:
+    """Extract the zip's top-level `folder` into `data_dir` atomically; returns data_dir/folder."""
+    archive, root = Path(archive), Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / folder
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".extracting", dir=root))
+    try:
+        try:
+            with zipfile.ZipFile(archive) as bundle:
+                for member in bundle.namelist():
+                    resolved = (staging / member).resolve()
+                    if not resolved.is_relative_to(staging.resolve()):
+                        raise DownloadError(f"{archive}: unsafe path {member!r} in archive")
+                bundle.extractall(staging)
+        except zipfile.BadZipFile as exc:
+            raise DownloadError(f"{archive} is not a valid zip archive ({exc}); delete it and retry") from None
+        extracted = staging / folder
+        if not extracted.is_dir():
+            entries = [p for p in staging.iterdir() if not p.name.startswith("__MACOSX")]
+            if len(entries) == 1 and entries[0].is_dir():
+                extracted = entries[0]  # archive with another top-level name
+            else:
+                extracted = staging  # flat archive: the files themselves
+                staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".empty", dir=root))
+        if target.exists():
+            aside = root / f"{folder}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(target, aside)
+        os.replace(extracted, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def download_dataset(name: str, data_dir: str | os.PathLike | None = None,
+                     progress: Progress | None = None, url: str | None = None,
+                     checksum: str | None = None, keep_archive: bool = False,
+                     force: bool = False, retries: int = 3) -> Path:
+    """Download and extract a registry dataset into the data directory; returns its folder.
+
+    `url`/`checksum` override the registry (tests point them at a local server).
+    """
+    from recsys.data.registry import dataset_info, find_dataset_folder
+
+    info = dataset_info(name)
+    if info.synthetic:
+        raise ValueError(f"{name!r} is generated, not downloaded: run `python -m recsys demo`")
+    root = resolve_data_dir(data_dir)
+    present = find_dataset_folder(name, root)
+    if present is not None and not force:
+        if progress:
+            progress(1, 1, f"{name} already present in {present}")
+        return present
+    url = url or info.url
+    if checksum is None and url == info.url:
+        checksum = info.checksum or fetch_published_md5(url)
+    archive = root / ".downloads" / url.rsplit("/", 1)[-1]
+    try:
+        download_file(url, archive, checksum, progress, retries=retries)
+    except DownloadError as exc:
+        raise DownloadError(f"{exc}; or unzip it yourself into {root} so that "
+                            f"{root / info.folder / info.required_files[0]} exists.") from None
+    if progress:
+        progress(1, 1, f"extracting {archive.name}")
+    target = extract_archive(archive, root, info.folder)
+    if not keep_archive:
+        archive.unlink(missing_ok=True)
+    missing = [f for f in info.required_files if not (target / f).is_file()]
+    if missing:
+        raise DownloadError(f"{archive.name} did not contain {', '.join(missing)} (extracted to {target})")
+    return target

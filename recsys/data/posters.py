@@ -1,0 +1,289 @@
+"""Movie posters: local folders, a robust image opener, the ML-100K -> ML-1M title matcher, TMDB.
+
+Sources (see :func:`recsys.data.registry.attach_posters` for the lookup order):
+
+* a local folder of ``{movieId}.jpg`` files. The extension is a naming convention only: the
+  decoder looks at the bytes (``posters-ml1m/3575.jpg`` is a PNG). Other image extensions
+  (.png, .jpeg, .webp) are found too; ``.jpg`` wins when several exist.
+* ML-100K has its own item numbering, so its items reach ML-1M (= ML-20M/latest for IDs up to
+  3952) poster files through :func:`match_ml100k_to_ml1m`, a title + year matcher.
+* :func:`download_tmdb_posters` fetches posters from TMDB for datasets with ``links.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import unicodedata
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from recsys.data.errors import MediaError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
+TMDB_API_KEY_ENV = "TMDB_API_KEY"
+TMDB_API_URL = "https://api.themoviedb.org/3"
+TMDB_IMAGE_URL = "https://image.tmdb.org/t/p/w185"
+
+Progress = Callable[[int, int, str], None]
+
+
+# ---- local folders and decoding ---------------------------------------------------------------
+def media_paths(item_ids, folder: str | Path | None, extensions: tuple[str, ...]) -> pd.Series:
+    """Path (str) of ``folder/{item_id}<ext>`` per item, None where absent; one directory listing."""
+    index = pd.Index(item_ids, name="item_id")
+    paths = pd.Series(None, index=index, dtype=object)
+    if folder is None or not Path(folder).is_dir():
+        return paths
+    folder = Path(folder)
+    rank = {ext: i for i, ext in enumerate(extensions)}
+    best: dict[str, tuple[int, str]] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            stem, ext = os.path.splitext(entry.name)
+            ext = ext.lower()
+            if ext in rank and entry.is_file() and entry.stat().st_size > 0:
+                if stem not in best or rank[ext] < best[stem][0]:
+                    best[stem] = (rank[ext], entry.name)
+    found = [best.get(str(item)) for item in index]
+    paths[:] = [str(folder / hit[1]) if hit else None for hit in found]
+    return paths
+
+
+def poster_paths(item_ids, folder: str | Path | None) -> pd.Series:
+    return media_paths(item_ids, folder, IMAGE_EXTENSIONS).rename("poster")
+
+
+def open_image(path: str | Path | None):
+    """The image at `path` as an RGB PIL image; MediaError if missing, corrupt or truncated."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path is None or (isinstance(path, float) and pd.isna(path)):
+        raise MediaError("no poster for this item")
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: truncated files fail here, not later in a model
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                rgba = image.convert("RGBA")
+                background = Image.new("RGB", rgba.size, (255, 255, 255))
+                background.paste(rgba, mask=rgba.getchannel("A"))
+                return background
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{path}: corrupt, truncated or unsupported image ({exc})") from None
+
+
+# ---- title matcher ML-100K -> ML-1M -----------------------------------------------------------
+_ARTICLES = ("the", "a", "an", "la", "le", "les", "l'", "il", "el", "los", "las", "das", "der",
+             "die", "den", "det", "lo", "gli", "i", "un", "une", "o")
+_TRAILING_ARTICLE = re.compile(r",\s*(" + "|".join(re.escape(a) for a in _ARTICLES) + r")\s*$", re.I)
+_LEADING_ARTICLE = re.compile(r"^(" + "|".join(re.escape(a) for a in _ARTICLES if a != "l'") + r")\s+|^l'", re.I)
+_YEAR = re.compile(r"\s*\((\d{4})\)\s*")
+_FORMAT_MARK = re.compile(r"\s*\((?:V|TV|TV Series|TV Movie|Video)\)\s*$", re.I)
+_BRACKETS = re.compile(r"\(([^()]*)\)")
+_AKA = re.compile(r"\ba\.?k\.?a\.?\s*", re.I)
+
+
+def _strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case, no accents, no article, "&" = "and", no punctuation or spaces."""
+    text = _strip_accents(title).strip()
+    text = _TRAILING_ARTICLE.sub("", text)
+    text = _LEADING_ARTICLE.sub("", text)
+    text = text.lower().replace("&", " and ")
+    return re.sub(r"[^0-9a-z]+", "", text)
+
+
+def split_title(title: str) -> tuple[str, list[str], int | None]:
+    """(main title, bracketed alternative titles, year) of a MovieLens title string."""
+    text = _FORMAT_MARK.sub("", str(title).strip())
+    years = _YEAR.findall(text)
+    year = int(years[-1]) if years else None
+    text = _YEAR.sub(" ", text).strip()
+    alternatives = []
+    for inner in _BRACKETS.findall(text):
+        alternatives += [part for part in _AKA.split(inner.strip()) if part.strip(" ,")]
+    main = _BRACKETS.sub(" ", text).strip()
+    return main, [a.strip(" ,") for a in alternatives], year
+
+
+def title_keys(title: str) -> tuple[set[str], set[str], int | None]:
+    """(full keys: main + alternative titles; segment keys: parts around ":" / " - "; year)."""
+    main, alternatives, year = split_title(title)
+    full = {normalise_title(t) for t in [main, *alternatives]} - {""}
+    segments = set()
+    for name in [main, *alternatives]:
+        for part in re.split(r":|\s-\s", name):
+            key = normalise_title(part)
+            if len(key) >= 4:  # short fragments ("II", "Part 2") are not titles
+                segments.add(key)
+    return full, segments - full, year
+
+
+def match_titles(source: pd.DataFrame, target: pd.DataFrame, max_year_gap: int = 2) -> pd.DataFrame:
+    """Match items of `source` to items of `target` by title and year.
+
+    Both frames are indexed by item id and have a ``title`` column in MovieLens style
+    ("Name, The (Alternative) (1995)"). Tiers, first hit wins, each needs one unambiguous target:
+
+    1. ``exact``: identical title string (ignoring surrounding spaces).
+    2. ``normalised``: same year and a shared normalised key (main title or any bracketed
+       alternative / "a.k.a." title; see :func:`normalise_title`).
+    3. ``segment``: same year and a shared part of a title split at ":" or " - "
+       ("Empire Strikes Back, The" ~ "Star Wars: Episode V - The Empire Strikes Back").
+    4. ``year±N``: a shared normalised key with a year at most `max_year_gap` apart (closest year).
+
+    Returns a frame indexed like `source` with ``target_id`` (Int64, NA if unmatched) and ``match``.
+    """
+    target_titles = target["title"].astype(str).str.strip()
+    exact: dict[str, int] = {}
+    for item, title in zip(target.index, target_titles):
+        exact.setdefault(title, int(item))
+    by_key: dict[tuple[str, int | None], set[int]] = {}
+    by_segment: dict[tuple[str, int | None], set[int]] = {}
+    by_name: dict[str, set[tuple[int, int | None]]] = {}
+    for item, title in zip(target.index, target_titles):
+        full, segments, year = title_keys(title)
+        for key in full:
+            by_key.setdefault((key, year), set()).add(int(item))
+            by_name.setdefault(key, set()).add((int(item), year))
+        for key in segments | full:
+            by_segment.setdefault((key, year), set()).add(int(item))
+
+    matched, kinds = [], []
+    for title in source["title"].astype(str).str.strip():
+        hit, kind = exact.get(title), "exact"
+        if hit is None:
+            full, segments, year = title_keys(title)
+            hit, kind = _unique(set().union(*[by_key.get((k, year), set()) for k in full]) if full else set()), "normalised"
+            if hit is None and year is not None:
+                candidates = set().union(*[by_segment.get((k, year), set()) for k in full | segments]) if full | segments else set()
+                hit, kind = _unique(candidates), "segment"
+            if hit is None and year is not None:
+                for gap in range(1, max_year_gap + 1):
+                    near = {i for k in full for i, y in by_name.get(k, ()) if y is not None and abs(y - year) == gap}
+                    hit, kind = _unique(near), f"year±{gap}"
+                    if hit is not None:
+                        break
+        matched.append(hit)
+        kinds.append(kind if hit is not None else None)
+    return pd.DataFrame({"target_id": pd.array(matched, dtype="Int64"), "match": kinds}, index=source.index)
+
+
+def _unique(candidates: set[int]) -> int | None:
+    return next(iter(candidates)) if len(candidates) == 1 else None
+
+
+def match_ml100k_to_ml1m(ml100k_items: pd.DataFrame, ml1m_movies: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """ML-100K item_id -> ML-1M MovieID (``ml1m_movie_id``, Int64) and how it matched.
+
+    `ml1m_movies` is ML-1M's movies.dat (path) or its items frame; the ML-1M archive is what the
+    product downloads to get it.
+    """
+    if not isinstance(ml1m_movies, pd.DataFrame):
+        from recsys.data.movielens import read_ml1m_movies
+
+        ml1m_movies, _ = read_ml1m_movies(ml1m_movies)
+    result = match_titles(ml100k_items, ml1m_movies)
+    return result.rename(columns={"target_id": "ml1m_movie_id"})
+
+
+def poster_coverage(dataset) -> dict:
+    """Items and ratings that have a poster (see Dataset.media_coverage)."""
+    return dataset.media_coverage("poster")
+
+
+# ---- TMDB downloader ------------------------------------------------------------------------------
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def download_tmdb_posters(
+    items: pd.DataFrame,
+    folder: str | Path,
+    api_key: str | None = None,
+    api_url: str = TMDB_API_URL,
+    image_url: str = TMDB_IMAGE_URL,
+    progress: Progress | None = None,
+    timeout: float = 20.0,
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Fetch posters for items with a ``tmdb_id`` (from links.csv) into ``folder/{item_id}.jpg``.
+
+    The API key comes from `api_key` or $TMDB_API_KEY and never appears in messages or logs. A v4
+    read-access token (a JWT, "eyJ...") is sent as a Bearer header, a v3 key as ``api_key=``.
+    Existing posters are kept (resumable); each file is checked to decode and written atomically.
+    Returns one row per item with ``status`` (saved / exists / no_tmdb_id / no_poster / error)
+    and ``detail``.
+    """
+    key = api_key or os.environ.get(TMDB_API_KEY_ENV, "")
+    if not key:
+        raise RuntimeError(f"TMDB posters need an API key: set ${TMDB_API_KEY_ENV} "
+                           "(create one at https://www.themoviedb.org/settings/api)")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    headers = {"Accept": "application/json", "User-Agent": "recsys-dashboard"}
+    query = {}
+    if key.startswith("eyJ"):
+        headers["Authorization"] = f"Bearer {key}"
+    else:
+        query["api_key"] = key
+    tmdb_ids = items["tmdb_id"] if "tmdb_id" in items.columns else pd.Series(pd.NA, index=items.index)
+    rows = []
+    total = len(items)
+    for done, (item_id, tmdb_id) in enumerate(tmdb_ids.items(), start=1):
+        target = folder / f"{item_id}.jpg"
+        status, detail = "saved", ""
+        try:
+            if target.exists() and target.stat().st_size > 0 and not overwrite:
+                status = "exists"
+            elif pd.isna(tmdb_id):
+                status = "no_tmdb_id"
+            else:
+                url = f"{api_url.rstrip('/')}/movie/{int(tmdb_id)}"
+                if query:
+                    url += "?" + urllib.parse.urlencode(query)
+                request = urllib.request.Request(url, headers=headers)
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    meta = json.load(response)
+                poster = meta.get("poster_path")
+                if not poster:
+                    status = "no_poster"
+                else:
+                    with urllib.request.urlopen(f"{image_url.rstrip('/')}/{poster.lstrip('/')}",
+                                                timeout=timeout) as response:
+                        data = response.read()
+                    _write_checked_image(data, target)
+        except (urllib.error.URLError, OSError, ValueError, MediaError) as exc:
+            status, detail = "error", _redact(str(exc), key)
+        rows.append({"item_id": item_id, "status": status, "detail": detail})
+        if progress:
+            progress(done, total, f"TMDB poster {item_id}: {status}")
+    return pd.DataFrame(rows, columns=["item_id", "status", "detail"])
+
+
+def _write_checked_image(data: bytes, target: Path) -> None:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        open_image(temporary)  # raises MediaError for HTML error pages and truncated files
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
