@@ -1,0 +1,281 @@
+"""Experiment runners: each returns a tidy pandas frame (one row per fold x parameter x model).
+
+`folds` everywhere accepts a `Splits`, a list of `Fold`s, or one `(train, test)` tuple.
+Long runs report through `progress(done, total, message)`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from recsys.eval.metrics import fold_summary, mae, mae_rows, rmse, rmse_rows
+from recsys.eval.splits import Fold
+from recsys.features.item_features import ItemFeatures
+from recsys.models.base import RatingPredictor
+from recsys.models.content import ContentPredictor
+from recsys.models.fusion import check_weights, fuse_predictions
+from recsys.models.knn import UserKNN
+from recsys.models.means import UserMeanPredictor
+from recsys.models.profiles import ProfileKNN
+
+Progress = Callable[[int, int, str], None]
+DEFAULT_KS = tuple(range(10, 101, 10))
+DEFAULT_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+
+
+def _no_progress(done: int, total: int, message: str) -> None:
+    pass
+
+
+def as_folds(folds) -> list[Fold]:
+    """Normalise the accepted inputs to a list of Fold."""
+    if isinstance(folds, tuple) and len(folds) == 2 and isinstance(folds[0], pd.DataFrame):
+        train, test = folds
+        return [Fold(0, train, test, np.arange(len(test)))]
+    folds = list(folds)
+    if not folds or not all(isinstance(fold, Fold) for fold in folds):
+        raise ValueError("folds must be a Splits, a list of Fold, or a (train, test) tuple of frames")
+    return folds
+
+
+def _truth(test: pd.DataFrame) -> np.ndarray:
+    return test["rating"].to_numpy(dtype=np.float64)
+
+
+def _pairs(test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return test["user_id"].to_numpy(), test["item_id"].to_numpy()
+
+
+# ---- RMSE vs neighbourhood size -----------------------------------------------------------------
+def rmse_vs_k(
+    folds,
+    representations: Mapping[str, ItemFeatures | None],
+    ks: Sequence[int] = DEFAULT_KS,
+    similarity: str = "cosine",
+    min_support: int = 1,
+    mean_centred: bool = True,
+    relevance: str | float = "user_mean",
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """RMSE/MAE of user KNN for every K, per representation and fold.
+
+    A representation of None is the ratings-only UserKNN (`similarity`, `min_support`); an
+    ItemFeatures is Ben Hassen's ProfileKNN on those features. Each (representation, fold) is fitted
+    once and the whole K curve is read from one neighbour sort.
+    Columns: representation, fold, k, rmse, mae, n_test, fallback_share.
+    """
+    folds = as_folds(folds)
+    if not representations:
+        raise ValueError("no representation to evaluate")
+    progress = progress or _no_progress
+    ks = [int(k) for k in ks]
+    total = len(folds) * len(representations)
+    rows, done = [], 0
+    for fold in folds:
+        users, items = _pairs(fold.test)
+        truth = _truth(fold.test)
+        for name, features in representations.items():
+            progress(done, total, f"fold {fold.fold}: {name}")
+            if features is None:
+                model = UserKNN(similarity=similarity, min_support=min_support, mean_centred=mean_centred)
+            else:
+                model = ProfileKNN(features, relevance=relevance, mean_centred=mean_centred)
+            curve = model.fit(fold.train).predict_k_curve(users, items, ks)
+            for k, row_rmse, row_mae, fallback in zip(
+                ks, rmse_rows(truth, curve), mae_rows(truth, curve), model.last_fallback_.mean(axis=1)
+            ):
+                rows.append({"representation": name, "fold": fold.fold, "k": k, "rmse": row_rmse,
+                             "mae": row_mae, "n_test": len(truth), "fallback_share": fallback})
+            done += 1
+    progress(total, total, "done")
+    return pd.DataFrame(rows)
+
+
+# ---- linear fusion ------------------------------------------------------------------------------
+def fusion_curve(
+    folds,
+    features: ItemFeatures,
+    weights: Sequence[float] = DEFAULT_WEIGHTS,
+    cf_model: Callable[[], RatingPredictor] | None = None,
+    content_model: Callable[[], RatingPredictor] | None = None,
+    k: int = 40,
+    top_m: int | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """r = w·r_CF + (1 − w)·r_content for every weight w, per fold, on all test pairs and on the
+    cold-start pairs (test items absent from that fold's train) when there are any.
+
+    Both base models are fitted and predict once per fold (defaults: UserKNN(k) cosine and
+    ContentPredictor(features, top_m)); factories give fresh models for each fold.
+    Columns: fold, weight, subset ("all" / "cold-start"), rmse, mae, n.
+    """
+    folds = as_folds(folds)
+    weights = check_weights(weights)
+    cf_model = cf_model or (lambda: UserKNN(k=k))
+    content_model = content_model or (lambda: ContentPredictor(features, top_m=top_m))
+    progress = progress or _no_progress
+    rows = []
+    for number, fold in enumerate(folds):
+        progress(number, len(folds), f"fold {fold.fold}: fitting CF and content models")
+        users, items = _pairs(fold.test)
+        truth = _truth(fold.test)
+        cf = cf_model().fit(fold.train).predict(users, items)
+        content = content_model().fit(fold.train).predict(users, items)
+        # A convex blend of in-scale predictions stays in scale: no clipping needed.
+        fused = fuse_predictions(cf, content, weights)
+        cold = ~np.isin(items, fold.train["item_id"].unique())
+        subsets = {"all": np.ones(len(truth), dtype=bool)}
+        if cold.any():
+            subsets["cold-start"] = cold
+        for subset, mask in subsets.items():
+            for weight, row_rmse, row_mae in zip(weights, rmse_rows(truth[mask], fused[:, mask]),
+                                                 mae_rows(truth[mask], fused[:, mask])):
+                rows.append({"fold": fold.fold, "weight": float(weight), "subset": subset,
+                             "rmse": row_rmse, "mae": row_mae, "n": int(mask.sum())})
+    progress(len(folds), len(folds), "done")
+    return pd.DataFrame(rows)
+
+
+def fusion_summary(curve: pd.DataFrame, value: str = "rmse") -> pd.DataFrame:
+    """Per subset and weight: mean, median, min, max, p10, p90, std over folds; `best` marks the
+    weight with the lowest mean, `gain_vs_cf` = mean at weight 1 (CF alone) − mean at this weight."""
+    rows = []
+    for (subset, weight), group in curve.groupby(["subset", "weight"], sort=True):
+        rows.append({"subset": subset, "weight": weight, **fold_summary(group[value].to_numpy())})
+    summary = pd.DataFrame(rows)
+    summary["best"] = False
+    summary["gain_vs_cf"] = np.nan
+    for subset, group in summary.groupby("subset"):
+        summary.loc[group["mean"].idxmin(), "best"] = True
+        cf_alone = group.loc[np.isclose(group["weight"], 1.0), "mean"]
+        if len(cf_alone):
+            summary.loc[group.index, "gain_vs_cf"] = float(cf_alone.iloc[0]) - group["mean"]
+    return summary
+
+
+def best_fusion_weight(curve: pd.DataFrame, subset: str = "all") -> dict:
+    """The weight with the lowest mean RMSE over folds and its gain over CF alone (weight 1)."""
+    summary = fusion_summary(curve)
+    rows = summary[summary["subset"] == subset]
+    if rows.empty:
+        raise ValueError(f"no rows for subset {subset!r}")
+    best = rows[rows["best"]].iloc[0]
+    cf = rows.loc[np.isclose(rows["weight"], 1.0), "mean"]
+    cf_rmse = float(cf.iloc[0]) if len(cf) else np.nan
+    return {"subset": subset, "weight": float(best["weight"]), "rmse": float(best["mean"]),
+            "cf_rmse": cf_rmse, "gain": cf_rmse - float(best["mean"]),
+            "gain_pct": 100.0 * (cf_rmse - float(best["mean"])) / cf_rmse if cf_rmse else np.nan}
+
+
+# ---- cold start -----------------------------------------------------------------------------------
+def cold_start_rmse(
+    folds,
+    models: Mapping[str, Callable[[], RatingPredictor]],
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """RMSE/MAE on test items unseen in train, per model and fold, next to the user-mean baseline.
+
+    `models` maps a label to a factory (fresh model per fold), e.g.
+    {"content · poster": lambda: ContentPredictor(poster_features)}. Columns: fold, model, rmse, mae,
+    n, fallback_share (pairs the model could not score and answered with its fallback).
+    """
+    folds = as_folds(folds)
+    progress = progress or _no_progress
+    all_models = {"user mean": UserMeanPredictor, **models}
+    rows = []
+    total = len(folds) * len(all_models)
+    for number, fold in enumerate(folds):
+        cold = fold.test[~fold.test["item_id"].isin(fold.train["item_id"].unique())]
+        if cold.empty:
+            raise ValueError(f"fold {fold.fold} has no cold-start test items: use a 'cold_items' split")
+        users, items = _pairs(cold)
+        truth = _truth(cold)
+        for position, (label, factory) in enumerate(all_models.items()):
+            progress(number * len(all_models) + position, total, f"fold {fold.fold}: {label}")
+            model = factory().fit(fold.train)
+            predictions = model.predict(users, items)
+            fallback = getattr(model, "last_fallback_", None)
+            rows.append({"fold": fold.fold, "model": label, "rmse": rmse(truth, predictions),
+                         "mae": mae(truth, predictions), "n": len(truth),
+                         "fallback_share": float(np.mean(fallback)) if fallback is not None else np.nan})
+    progress(total, total, "done")
+    return pd.DataFrame(rows)
+
+
+# ---- how much of an item's mean rating do its embeddings explain? ----------------------------------
+def embedding_r2(
+    ratings: pd.DataFrame,
+    features: ItemFeatures | Mapping[str, ItemFeatures],
+    cv: int = 5,
+    seed: int = 0,
+    min_ratings: int = 1,
+    alpha: float = 0.0,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Linear regression from item embeddings to each item's mean rating.
+
+    r2_in_sample is what the VT2 paper reports (fit and score on the same items; it grows with the
+    dimension and reaches 1 once dim >= n_items); r2_cv is the mean R² over `cv` shuffled folds,
+    the honest number. alpha > 0 uses ridge regression instead of ordinary least squares.
+    Columns: representation, n_items, dim, r2_in_sample, r2_cv, r2_cv_std.
+    """
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.model_selection import KFold, cross_val_score
+
+    if isinstance(features, ItemFeatures):
+        features = {features.name: features}
+    progress = progress or _no_progress
+    counts = ratings.groupby("item_id")["rating"].agg(["mean", "size"])
+    counts = counts[counts["size"] >= min_ratings]
+    rows = []
+    for number, (name, item_features) in enumerate(features.items()):
+        progress(number, len(features), f"regressing mean rating on {name}")
+        matrix, present = item_features.aligned(counts.index.to_numpy())
+        X = matrix[present].astype(np.float64)
+        y = counts["mean"].to_numpy(dtype=np.float64)[present]
+        if len(y) < max(cv, 2):
+            raise ValueError(f"{name}: only {len(y)} rated items have features; need at least {max(cv, 2)}")
+        make = (lambda: Ridge(alpha=alpha)) if alpha > 0 else LinearRegression
+        in_sample = make().fit(X, y).score(X, y)
+        scores = cross_val_score(make(), X, y, cv=KFold(cv, shuffle=True, random_state=seed), scoring="r2")
+        rows.append({"representation": name, "n_items": len(y), "dim": X.shape[1],
+                     "r2_in_sample": float(in_sample), "r2_cv": float(scores.mean()),
+                     "r2_cv_std": float(scores.std())})
+    progress(len(features), len(features), "done")
+    return pd.DataFrame(rows)
+
+
+# ---- naming representations on the command line / in the app -------------------------------------
+def load_representation(dataset, spec: str, extract: bool = False, progress: Progress | None = None) -> ItemFeatures | None:
+    """Item features named by a short spec, as the CLI and the pages write them.
+
+    "ratings" -> None (ratings-only KNN); "genre"/"genres" -> multi-hot genres;
+    "poster:<backbone>" / "trailer:<backbone>" -> cached CNN features of that timm backbone
+    (extracted first when `extract` is true, else a clear error saying how to extract them).
+    """
+    spec = spec.strip()
+    if spec == "ratings":
+        return None
+    if spec in ("genre", "genres"):
+        from recsys.features.baselines import genre_features
+
+        return genre_features(dataset)
+    media, _, backbone = spec.partition(":")
+    if media not in ("poster", "trailer") or not backbone:
+        raise ValueError(f"unknown representation {spec!r}: use ratings, genre, poster:<backbone> or trailer:<backbone>")
+    from recsys.features import extract as extraction
+
+    media_kind = media + "s"
+    features = extraction.load_cached_features(dataset, backbone=backbone, media=media_kind)
+    if features is not None:
+        return features
+    if not extract:
+        raise RuntimeError(
+            f"{media} features of {backbone} for {dataset.name} are not extracted yet: run "
+            f"`python -m recsys extract --dataset {dataset.name} --backbone {backbone}` or pass --extract"
+        )
+    run = extraction.extract_poster_features if media == "poster" else extraction.extract_trailer_features
+    return run(dataset, backbone=backbone, progress=progress).features

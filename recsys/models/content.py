@@ -1,0 +1,92 @@
+"""VT2's content-based rating predictor: a user's own ratings, weighted by embedding similarity.
+
+prediction(u, i) = Σ_j w_ij · r_uj / Σ_j w_ij over the items j that u rated in training, with
+w_ij = max(0, cos(e_i, e_j)) (cosine between item embeddings clipped to [0, 1]). With `top_m`,
+only the m rated items most similar to i vote (ties: lower item id first).
+
+Because only the embedding of i is needed, items never seen in training (cold start) are scored
+as long as they have features. Fallbacks, flagged in `last_fallback_` after each predict:
+- i has no features, or every weight is 0 -> the user's training mean;
+- u unseen in training -> the global training mean (also in `last_unknown_`).
+Rated items without features simply do not vote.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys.features.item_features import ItemFeatures
+from recsys.models.base import RatingPredictor
+from recsys.models.knn import check_training_ratings
+
+
+class ContentPredictor(RatingPredictor):
+    def __init__(self, features: ItemFeatures, top_m: int | None = None):
+        if top_m is not None and (int(top_m) != top_m or top_m < 1):
+            raise ValueError(f"top_m must be a positive integer or None, got {top_m}")
+        self.features = features
+        self.top_m = top_m
+
+    def fit(self, train: pd.DataFrame) -> "ContentPredictor":
+        check_training_ratings(train)
+        self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
+        self.user_means_ = train.groupby("user_id")["rating"].mean().astype(np.float64)
+        self._feature_index = pd.Index(self.features.item_ids)
+        # Unit rows once per fit, so scoring many pairs is one matrix product per user.
+        matrix = self.features.matrix.astype(np.float64)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        self.unit_features_ = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+        rows = self._feature_index.get_indexer(train["item_id"].to_numpy())
+        # Per user: feature rows and ratings of the rated items that have features, by item id.
+        voting = train.assign(_row=rows)[rows >= 0].sort_values(["user_id", "item_id"], kind="stable")
+        self.user_votes_ = {
+            user: (group["_row"].to_numpy(), group["rating"].to_numpy(dtype=np.float64))
+            for user, group in voting.groupby("user_id", sort=False)
+        }
+        self.items_without_features_ = np.setdiff1d(train["item_id"].unique(), self.features.item_ids)
+        return self
+
+    def predict(self, user_ids, item_ids) -> np.ndarray:
+        if not hasattr(self, "user_votes_"):
+            raise RuntimeError("ContentPredictor is not fitted: call fit(train) first")
+        user_ids = np.asarray(user_ids)
+        item_ids = np.asarray(item_ids)
+        if user_ids.shape != item_ids.shape or user_ids.ndim != 1:
+            raise ValueError(f"user_ids {user_ids.shape} and item_ids {item_ids.shape} must be 1-D and equal length")
+        user_mean = self.user_means_.reindex(user_ids).to_numpy()
+        unknown = np.isnan(user_mean)
+        predictions = np.where(unknown, self.global_mean_, user_mean)
+        fallback = np.ones(len(user_ids), dtype=bool)
+        item_rows = self._feature_index.get_indexer(item_ids)
+        scorable = np.flatnonzero(~unknown & (item_rows >= 0))
+        frame = pd.DataFrame({"user": user_ids[scorable], "position": scorable})
+        for user, group in frame.groupby("user", sort=False):
+            votes = self.user_votes_.get(user)
+            if votes is None:
+                continue  # the user rated only items without features
+            rated_rows, rated_values = votes
+            positions = group["position"].to_numpy()
+            estimate, has_weight = self._estimate(item_rows[positions], rated_rows, rated_values)
+            predictions[positions] = np.where(has_weight, estimate, predictions[positions])
+            fallback[positions] = ~has_weight
+        self.last_fallback_ = fallback
+        self.last_unknown_ = unknown
+        return self.clip(predictions)
+
+    def _estimate(self, target_rows, rated_rows, rated_values):
+        unit = self.unit_features_
+        weights = unit[target_rows] @ unit[rated_rows].T
+        np.maximum(weights, 0.0, out=weights)
+        np.minimum(weights, 1.0, out=weights)  # rounding can overshoot 1 for identical directions
+        if self.top_m is not None and self.top_m < weights.shape[1]:
+            # Stable sort keeps the item-id order among equal similarities.
+            order = np.argsort(-weights, axis=1, kind="stable")[:, : self.top_m]
+            weights = np.take_along_axis(weights, order, axis=1)
+            weighted_sum = (weights * rated_values[order]).sum(axis=1)
+        else:
+            weighted_sum = weights @ rated_values
+        total = weights.sum(axis=1)
+        has_weight = total > 0
+        estimate = weighted_sum / np.where(has_weight, total, 1.0)
+        return estimate, has_weight
