@@ -63,7 +63,13 @@ class RatingPredictor:
     else global mean) and are flagged in `last_fallback_` so callers can report them.
     """
 
+    # Default scale; `learn_rating_scale` replaces it by the training data's own (e.g. 0.5-5 stars
+    # on ml-latest-small), so predictions are never clipped to a scale the data does not use.
     rating_scale: tuple[float, float] = (1.0, 5.0)
+
+    def learn_rating_scale(self, train: pd.DataFrame) -> None:
+        ratings = train["rating"].to_numpy(dtype=np.float64)
+        self.rating_scale_ = (float(ratings.min()), float(ratings.max()))
 
     def fit(self, train: pd.DataFrame) -> "RatingPredictor":  # pragma: no cover - interface
         raise NotImplementedError
@@ -75,7 +81,7 @@ class RatingPredictor:
         return self.predict(pairs["user_id"].to_numpy(), pairs["item_id"].to_numpy())
 
     def clip(self, values: np.ndarray) -> np.ndarray:
-        low, high = self.rating_scale
+        low, high = getattr(self, "rating_scale_", self.rating_scale)
         return np.clip(values, low, high)
 
     def get_params(self) -> dict:

@@ -30,6 +30,7 @@ class ContentPredictor(RatingPredictor):
 
     def fit(self, train: pd.DataFrame) -> "ContentPredictor":
         check_training_ratings(train)
+        self.learn_rating_scale(train)
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
         self.user_means_ = train.groupby("user_id")["rating"].mean().astype(np.float64)
         self._feature_index = pd.Index(self.features.item_ids)

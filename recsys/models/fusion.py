@@ -41,6 +41,7 @@ class LinearFusion(RatingPredictor):
     def fit(self, train: pd.DataFrame) -> "LinearFusion":
         self.cf_model.fit(train)
         self.content_model.fit(train)
+        self.learn_rating_scale(train)
         self.fitted_ = True
         return self
 

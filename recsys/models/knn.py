@@ -67,6 +67,7 @@ class NeighbourhoodPredictor(RatingPredictor):
     def fit(self, train: pd.DataFrame) -> "NeighbourhoodPredictor":
         _check_ks([self.k])
         check_training_ratings(train)
+        self.learn_rating_scale(train)
         self.ratings_ = RatingMatrix(train)
         self.user_means_ = self.ratings_.user_means()
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())

@@ -13,6 +13,7 @@ class UserMeanPredictor(RatingPredictor):
 
     def fit(self, train: pd.DataFrame) -> "UserMeanPredictor":
         check_ratings_frame(train)
+        self.learn_rating_scale(train)
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
         self.user_means_ = train.groupby("user_id")["rating"].mean().astype(np.float64)
         return self
@@ -34,6 +35,7 @@ class GlobalMeanPredictor(RatingPredictor):
 
     def fit(self, train: pd.DataFrame) -> "GlobalMeanPredictor":
         check_ratings_frame(train)
+        self.learn_rating_scale(train)
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
         return self
 
