@@ -1,0 +1,426 @@
+"""Demographic / emotion group recommender after Balfaqih (2023), "A Hybrid Movies Recommendation
+System Based on Demographics and Facial Expression Analysis using Machine Learning".
+
+Pipeline (the paper's Fig. 3 and Fig. 4):
+
+1. Movies are clustered by k-means (scikit-learn) on their multi-hot genre vectors. The elbow curve
+   is the within-cluster sum of squares (WCSS, `KMeans.inertia_`) for k = 2..20; the chosen k is the
+   knee: the k whose (k, WCSS) point lies farthest from the straight chord joining the first and
+   last points of the curve, both axes scaled to [0, 1] (the "kneedle" rule without smoothing).
+2. People are grouped by age band (the paper's 8-14, 15-24, 25-37, 38-47, plus the remaining ages
+   as their own bands: <8, 48-55, 56+) and gender. MovieLens has no emotion labels, so rating data
+   can only be grouped by age band and gender; a face's emotion enters through
+   `EMOTION_GENRE_PREFERENCES`, an editable emotion -> genre weight table (our assumption, not data).
+3. A group's favoured cluster is the cluster most represented among the movies its members rated
+   highly (rating >= `like_threshold`, 4 by default). With an emotion, each liked movie's vote is
+   weighted by 1 + the mean preference weight of its genres for that emotion (floored at 0.1).
+4. Ratings inside the group are predicted by a truncated SVD of the group's user x movie matrix:
+   each member's ratings are centred on that member's mean, missing cells are 0 (= the member's
+   mean), the rank-r reconstruction (numpy SVD, r = `n_components`) is added back to the member
+   means, and a movie's group score is the mean reconstructed rating over all members. Movies of
+   the favoured cluster are ranked by that score (plus, with an emotion, `emotion_weight` stars per
+   unit of genre preference); if the cluster runs out, the next most represented cluster follows.
+
+A group with fewer than `min_group_size` members (e.g. female raters under 8 in ML-100K) is widened
+to its age band, then to everybody; `recommend` reports which group was actually used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+# (low, high inclusive, label). The paper's four bands plus the remaining ages as their own bands.
+AGE_BANDS: tuple[tuple[int, int, str], ...] = (
+    (0, 7, "<8"), (8, 14, "8-14"), (15, 24, "15-24"), (25, 37, "25-37"),
+    (38, 47, "38-47"), (48, 55, "48-55"), (56, 200, "56+"),
+)
+AGE_BAND_LABELS = tuple(label for _, _, label in AGE_BANDS)
+PAPER_AGE_BANDS = ("8-14", "15-24", "25-37", "38-47")
+GENDERS = ("F", "M")
+
+# Editable: how much a viewer showing an emotion is assumed to lean towards (>0) or away from (<0)
+# each ML-100K genre. MovieLens carries no emotion labels, so these weights are a documented
+# assumption (mood-congruent for happy/neutral, mood-repair for sad/fear/angry), not learnt.
+EMOTION_GENRE_PREFERENCES: dict[str, dict[str, float]] = {
+    "happy": {"Comedy": 1.0, "Musical": 0.8, "Animation": 0.6, "Children's": 0.5, "Romance": 0.5,
+              "Adventure": 0.4, "Horror": -0.5, "War": -0.3},
+    "sad": {"Comedy": 0.8, "Children's": 0.5, "Animation": 0.5, "Musical": 0.5, "Romance": 0.3,
+            "Drama": -0.3, "War": -0.6, "Horror": -0.6},
+    "angry": {"Action": 0.8, "Thriller": 0.5, "Crime": 0.4, "Comedy": 0.3, "Romance": -0.4},
+    "fear": {"Comedy": 0.6, "Animation": 0.4, "Children's": 0.4, "Horror": -0.8, "Thriller": -0.5},
+    "disgust": {"Comedy": 0.5, "Documentary": 0.4, "Drama": 0.3, "Horror": -0.6},
+    "surprise": {"Sci-Fi": 0.7, "Mystery": 0.6, "Fantasy": 0.5, "Adventure": 0.5, "Thriller": 0.4},
+    "neutral": {"Drama": 0.3, "Thriller": 0.2, "Documentary": 0.2},
+}
+
+
+def age_band(age) -> str:
+    """Label of the band holding `age` (years); ValueError for a missing or implausible age."""
+    if age is None or pd.isna(age):
+        raise ValueError("age is missing")
+    age = float(age)
+    if not 0 <= age <= 200:
+        raise ValueError(f"age {age} is implausible")
+    for low, high, label in AGE_BANDS:
+        if age < high + 1:
+            return label
+    raise ValueError(f"age {age} is outside every band")  # pragma: no cover - bands cover 0..200
+
+
+def _check_emotion(emotion: str | None, table: dict) -> str | None:
+    if emotion is None:
+        return None
+    if emotion not in table:
+        raise ValueError(f"unknown emotion {emotion!r}; the preference table knows {sorted(table)}")
+    return emotion
+
+
+# ---- genre clusters ----------------------------------------------------------------------------
+def elbow_curve(genres: pd.DataFrame, k_range=range(2, 21), random_state: int = 0,
+                n_init: int = 4) -> pd.DataFrame:
+    """WCSS (k-means inertia) per k on the item x genre matrix: columns k, wcss."""
+    from sklearn.cluster import KMeans
+
+    X = _genre_matrix(genres)
+    # more clusters than distinct genre vectors would only split identical movies
+    distinct = len(np.unique(X, axis=0))
+    ks = [k for k in k_range if 1 <= k <= distinct]
+    if not ks:
+        raise ValueError(f"no k in {list(k_range)} fits {len(X)} movies")
+    with _single_threaded():
+        wcss = [KMeans(k, n_init=n_init, random_state=random_state).fit(X).inertia_ for k in ks]
+    return pd.DataFrame({"k": ks, "wcss": np.asarray(wcss, dtype=float)})
+
+
+def knee_of(curve: pd.DataFrame) -> int:
+    """The k farthest from the chord between the curve's end points (both axes scaled to [0, 1])."""
+    if len(curve) < 3:
+        return int(curve["k"].iloc[0])
+    k = curve["k"].to_numpy(dtype=float)
+    w = curve["wcss"].to_numpy(dtype=float)
+    x = (k - k[0]) / (k[-1] - k[0])
+    span = w[0] - w[-1]
+    y = (w - w[-1]) / span if span > 0 else np.zeros_like(w)
+    # chord from (0, 1) to (1, 0): distance ∝ |x + y - 1|; below the chord means a bent curve
+    distance = (1.0 - x - y) / np.sqrt(2.0)
+    return int(k[int(np.argmax(distance))])
+
+
+def _single_threaded():
+    """These problems are tiny (1,682 x 19); OpenMP/BLAS thread pools only add overhead and, on a
+    busy machine, oversubscription made k-means 15x slower. One thread keeps timings predictable."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def _genre_matrix(genres: pd.DataFrame) -> np.ndarray:
+    if genres is None or genres.empty:
+        raise ValueError("the dataset has no genre table to cluster")
+    return genres.to_numpy(dtype=np.float64)
+
+
+@dataclass
+class GenreClusters:
+    """k-means over genre vectors. `n_clusters=None` picks k by the knee of the elbow curve."""
+
+    n_clusters: int | None = None
+    k_range: tuple[int, int] = (2, 20)
+    random_state: int = 0
+    n_init: int = 4
+    elbow_: pd.DataFrame | None = field(default=None, init=False)
+    k_: int | None = field(default=None, init=False)
+    labels_: pd.Series | None = field(default=None, init=False)
+    centers_: pd.DataFrame | None = field(default=None, init=False)
+
+    def fit(self, genres: pd.DataFrame) -> "GenreClusters":
+        from sklearn.cluster import KMeans
+
+        X = _genre_matrix(genres)
+        self.elbow_ = elbow_curve(genres, range(self.k_range[0], self.k_range[1] + 1),
+                                  self.random_state, self.n_init)
+        self.k_ = int(self.n_clusters) if self.n_clusters else knee_of(self.elbow_)
+        with _single_threaded():
+            km = KMeans(self.k_, n_init=self.n_init, random_state=self.random_state).fit(X)
+        self.labels_ = pd.Series(km.labels_.astype(np.int64), index=genres.index, name="cluster")
+        self.centers_ = pd.DataFrame(km.cluster_centers_, columns=genres.columns)
+        self.centers_.index.name = "cluster"
+        return self
+
+    def composition(self, genres: pd.DataFrame) -> pd.DataFrame:
+        """Tidy frame: cluster, genre, share (of the cluster's movies carrying it), n_movies."""
+        rows = []
+        for cluster, members in self.labels_.groupby(self.labels_):
+            share = genres.loc[members.index].mean()
+            for genre, value in share.items():
+                rows.append({"cluster": int(cluster), "genre": genre, "share": float(value),
+                             "n_movies": len(members)})
+        return pd.DataFrame(rows)
+
+
+# ---- groups ------------------------------------------------------------------------------------
+def user_groups(users: pd.DataFrame) -> pd.DataFrame:
+    """users -> columns age_band, gender (index user_id); users without age/gender are dropped."""
+    if users is None or not {"age", "gender"} <= set(users.columns):
+        raise ValueError("the dataset has no user ages and genders to form groups from")
+    known = users[users["age"].notna() & users["gender"].isin(GENDERS)]
+    return pd.DataFrame({"age_band": [age_band(a) for a in known["age"]],
+                         "gender": known["gender"].to_numpy()}, index=known.index)
+
+
+@dataclass
+class GroupRecommendation:
+    items: pd.DataFrame          # item_id, score, predicted, cluster, rank
+    age_band: str | None         # group actually used (after widening)
+    gender: str | None
+    emotion: str | None
+    favoured_cluster: int
+    cluster_votes: pd.Series     # weighted liked-movie count per cluster
+    n_members: int
+    widened: bool
+
+
+class GroupRecommender:
+    """Fit on ratings + users + genres; `recommend(age_band, gender, emotion)` returns the top-N."""
+
+    def __init__(self, n_components: int = 10, like_threshold: float = 4.0,
+                 n_clusters: int | None = None, k_range: tuple[int, int] = (2, 20),
+                 min_group_size: int = 5, emotion_weight: float = 0.25,
+                 emotion_table: dict[str, dict[str, float]] | None = None, random_state: int = 0):
+        self.n_components = n_components
+        self.like_threshold = like_threshold
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.min_group_size = min_group_size
+        self.emotion_weight = emotion_weight
+        self.emotion_table = emotion_table
+        self.random_state = random_state
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, ratings: pd.DataFrame, users: pd.DataFrame, genres: pd.DataFrame,
+            clusters: GenreClusters | None = None) -> "GroupRecommender":
+        missing = {"user_id", "item_id", "rating"} - set(ratings.columns)
+        if missing:
+            raise ValueError(f"ratings frame lacks columns {sorted(missing)}")
+        if ratings.empty:
+            raise ValueError("ratings frame is empty: nothing to fit")
+        self.genres_ = genres
+        self.clusters_ = clusters if clusters is not None else GenreClusters(
+            self.n_clusters, self.k_range, self.random_state).fit(genres)
+        self.groups_ = user_groups(users)
+        self.ratings_ = ratings[ratings["user_id"].isin(self.groups_.index)
+                                & ratings["item_id"].isin(genres.index)][["user_id", "item_id", "rating"]]
+        self.table_ = self.emotion_table if self.emotion_table is not None else EMOTION_GENRE_PREFERENCES
+        self._scores_cache: dict = {}
+        return self
+
+    def members(self, age_band: str | None, gender: str | None) -> pd.Index:
+        g = self.groups_
+        mask = np.ones(len(g), dtype=bool)
+        if age_band is not None:
+            mask &= (g["age_band"] == age_band).to_numpy()
+        if gender is not None:
+            mask &= (g["gender"] == gender).to_numpy()
+        return g.index[mask]
+
+    def _resolve_group(self, age_band: str | None, gender: str | None):
+        if age_band is not None and age_band not in AGE_BAND_LABELS:
+            raise ValueError(f"unknown age band {age_band!r}; expected one of {AGE_BAND_LABELS}")
+        if gender is not None and gender not in GENDERS:
+            raise ValueError(f"unknown gender {gender!r}; expected 'F' or 'M'")
+        for band, sex in ((age_band, gender), (age_band, None), (None, None)):
+            members = self.members(band, sex)
+            rated = self.ratings_["user_id"].isin(members).sum()
+            if len(members) >= self.min_group_size and rated > 0:
+                return band, sex, members, (band, sex) != (age_band, gender)
+        raise ValueError("not enough rated users to form any group")
+
+    def emotion_affinity(self, emotion: str | None, table: dict | None = None) -> pd.Series:
+        """Per movie: mean preference weight of its genres for `emotion` (0 without an emotion)."""
+        if emotion is None:
+            return pd.Series(0.0, index=self.genres_.index)
+        weights = pd.Series((table or self.table_)[emotion], dtype=float).reindex(self.genres_.columns).fillna(0.0)
+        counts = self.genres_.sum(axis=1).replace(0, 1)
+        return pd.Series(self.genres_.to_numpy(dtype=float) @ weights.to_numpy(), index=self.genres_.index) / counts
+
+    def _group_scores(self, members: pd.Index) -> tuple[pd.Series, pd.DataFrame]:
+        """Mean rank-r SVD reconstruction per movie over the group, and the group's ratings."""
+        key = tuple(members)
+        if key in self._scores_cache:
+            return self._scores_cache[key]
+        ratings = self.ratings_[self.ratings_["user_id"].isin(members)]
+        users = pd.Index(np.sort(ratings["user_id"].unique()))
+        items = pd.Index(np.sort(ratings["item_id"].unique()))
+        rows = users.get_indexer(ratings["user_id"])
+        cols = items.get_indexer(ratings["item_id"])
+        values = ratings["rating"].to_numpy(dtype=np.float64)
+        counts = np.bincount(rows, minlength=len(users))
+        means = np.bincount(rows, weights=values, minlength=len(users)) / np.maximum(counts, 1)
+        centred = np.zeros((len(users), len(items)))
+        centred[rows, cols] = values - means[rows]
+        rank = max(1, min(self.n_components, min(centred.shape) - 1)) if min(centred.shape) > 1 else 1
+        U, s, Vt = np.linalg.svd(centred, full_matrices=False)
+        recon = (U[:, :rank] * s[:rank]) @ Vt[:rank] + means[:, None]
+        scores = pd.Series(recon.mean(axis=0), index=items, name="predicted")
+        self._scores_cache[key] = (scores, ratings)
+        return scores, ratings
+
+    def cluster_votes(self, ratings: pd.DataFrame, emotion: str | None = None, table: dict | None = None) -> pd.Series:
+        liked = ratings.loc[ratings["rating"] >= self.like_threshold, "item_id"]
+        clusters = self.clusters_.labels_.reindex(liked.to_numpy())
+        weights = np.ones(len(liked))
+        if emotion is not None:
+            weights = np.maximum(1.0 + self.emotion_affinity(emotion, table).reindex(liked.to_numpy()).to_numpy(), 0.1)
+        votes = pd.Series(weights, index=clusters.to_numpy()).groupby(level=0).sum()
+        return votes.reindex(range(self.clusters_.k_), fill_value=0.0).rename("votes")
+
+    def ranking(self, age_band: str | None, gender: str | None, emotion: str | None = None,
+                emotion_table: dict | None = None):
+        """Full ordering of the group's candidate movies (favoured cluster first) + group facts.
+
+        `emotion_table` overrides the fitted emotion -> genre table for this call (the page's editor).
+        """
+        table = emotion_table or self.table_
+        emotion = _check_emotion(emotion, table)
+        band, sex, members, widened = self._resolve_group(age_band, gender)
+        scores, ratings = self._group_scores(members)
+        votes = self.cluster_votes(ratings, emotion, table)
+        cluster_order = votes.sort_values(ascending=False, kind="stable").index
+        cluster_rank = pd.Series(np.arange(len(cluster_order)), index=cluster_order)
+        frame = pd.DataFrame({"item_id": scores.index, "predicted": scores.to_numpy()})
+        frame["cluster"] = self.clusters_.labels_.reindex(frame["item_id"]).to_numpy()
+        frame["score"] = frame["predicted"]
+        if emotion is not None:
+            frame["score"] += self.emotion_weight * self.emotion_affinity(emotion, table).reindex(frame["item_id"]).to_numpy()
+        frame["cluster_rank"] = cluster_rank.reindex(frame["cluster"]).to_numpy()
+        frame = frame.sort_values(["cluster_rank", "score", "item_id"], ascending=[True, False, True],
+                                  kind="stable").reset_index(drop=True)
+        return frame, band, sex, members, widened, votes, emotion
+
+    def recommend(self, age_band: str | None, gender: str | None, emotion: str | None = None,
+                  n: int = 10, exclude=(), emotion_table: dict | None = None) -> GroupRecommendation:
+        """Top-n for a group (works for a new face: no rating history needed)."""
+        frame, band, sex, members, widened, votes, emotion = self.ranking(age_band, gender, emotion, emotion_table)
+        if len(exclude):
+            frame = frame[~frame["item_id"].isin(list(exclude))]
+        top = frame.head(n).reset_index(drop=True)
+        top["rank"] = np.arange(1, len(top) + 1)
+        return GroupRecommendation(items=top[["rank", "item_id", "score", "predicted", "cluster"]],
+                                   age_band=band, gender=sex, emotion=emotion,
+                                   favoured_cluster=int(votes.idxmax()), cluster_votes=votes,
+                                   n_members=len(members), widened=widened)
+
+    def popular(self, age_band: str | None, gender: str | None) -> pd.Series:
+        """Benchmark ordering: movies by number of ratings from the group (ties: mean rating, id)."""
+        band, sex, members, _ = self._resolve_group(age_band, gender)
+        ratings = self.ratings_[self.ratings_["user_id"].isin(members)]
+        stats = ratings.groupby("item_id")["rating"].agg(["size", "mean"]).reset_index()
+        stats = stats.sort_values(["size", "mean", "item_id"], ascending=[False, False, True], kind="stable")
+        return stats["item_id"].reset_index(drop=True)
+
+
+# ---- evaluation --------------------------------------------------------------------------------
+def per_user_holdout(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0):
+    """Seeded split: each user's ratings are shuffled and round(20%) of them held out (>= 1 if the
+    user has >= 2 ratings)."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(ratings))
+    shuffled = ratings.iloc[order]
+    position = shuffled.groupby("user_id").cumcount().to_numpy()
+    sizes = shuffled.groupby("user_id")["user_id"].transform("size").to_numpy()
+    n_test = np.where(sizes >= 2, np.maximum(1, np.round(sizes * test_fraction)), 0)
+    is_test = position < n_test
+    return shuffled[~is_test].sort_index(), shuffled[is_test].sort_index()
+
+
+METHOD_GROUP = "group recommender"
+METHOD_POPULAR = "popular in group"
+METHOD_ALL_CLUSTERS = "group SVD, all clusters"
+METHODS = (METHOD_GROUP, METHOD_ALL_CLUSTERS, METHOD_POPULAR)
+
+
+def _metrics(lists: dict[int, list], relevant: dict[int, set], n: int) -> pd.DataFrame:
+    from recsys.eval.ranking_metrics import precision_at_n, recall_at_n
+
+    rows = []
+    for user, items in lists.items():
+        rel = relevant[user]
+        rows.append({"user_id": user, "precision": precision_at_n(items, rel, n),
+                     "recall": recall_at_n(items, rel, n)})
+    return pd.DataFrame(rows)
+
+
+def evaluate_groups(dataset, n: int = 10, test_fraction: float = 0.2, seed: int = 0,
+                    like_threshold: float = 4.0, recommender: GroupRecommender | None = None,
+                    progress=None, clusters: GenreClusters | None = None) -> pd.DataFrame:
+    """Precision/recall/F1@n of the group recommender vs. the group's most popular movies.
+
+    Methods: METHOD_GROUP (the paper's: favoured cluster, ranked by group SVD), METHOD_POPULAR (the
+    benchmark: the group's most rated movies) and METHOD_ALL_CLUSTERS (ablation: the same SVD
+    scores over all clusters, which isolates what the cluster step contributes).
+    Split: `per_user_holdout` (seeded). Relevant = a user's held-out movies rated >= like_threshold;
+    users without any are skipped. Every method recommends the same list to every member of a
+    (age band, gender) group, minus the movies that member rated in training. Precision and recall
+    are averaged over users; F1 = harmonic mean of those averages (the paper's formula).
+    `clusters`: already fitted genre clusters to reuse (they depend on genres only, not ratings).
+    Returns a tidy frame: facet ("age band" | "gender" | "all"), group, method, precision, recall,
+    f1, n_users.
+    """
+    with _single_threaded():
+        return _evaluate_groups(dataset, n, test_fraction, seed, like_threshold, recommender, progress, clusters)
+
+
+def _evaluate_groups(dataset, n, test_fraction, seed, like_threshold, recommender, progress, clusters):
+    train, test = per_user_holdout(dataset.ratings, test_fraction, seed)
+    model = recommender or GroupRecommender(like_threshold=like_threshold, random_state=seed)
+    model.fit(train, dataset.users, dataset.genres, clusters=clusters)
+    liked = test[test["rating"] >= like_threshold]
+    relevant = liked.groupby("user_id")["item_id"].agg(set).to_dict()
+    seen = train.groupby("user_id")["item_id"].agg(set).to_dict()
+    groups = model.groups_.loc[model.groups_.index.isin(list(relevant))]
+    pairs = list(groups.groupby(["age_band", "gender"]).groups.items())
+    frames = []
+    for done, ((band, sex), users) in enumerate(pairs):
+        frame = model.ranking(band, sex)[0]
+        orders = {
+            METHOD_GROUP: frame["item_id"].tolist(),
+            # ablation: the same SVD scores without the favoured-cluster filter
+            METHOD_ALL_CLUSTERS: frame.sort_values(["score", "item_id"], ascending=[False, True],
+                                                   kind="stable")["item_id"].tolist(),
+            METHOD_POPULAR: model.popular(band, sex).tolist(),
+        }
+        for method, order in orders.items():
+            lists = {}
+            for user in users:
+                own = seen.get(user, set())
+                lists[user] = [i for i in order if i not in own][:n]
+            metrics = _metrics(lists, relevant, n)
+            metrics["age_band"], metrics["gender"], metrics["method"] = band, sex, method
+            frames.append(metrics)
+        if progress:
+            progress(done + 1, len(pairs), f"group {band} {sex}")
+    per_user = pd.concat(frames, ignore_index=True)
+    return summarise(per_user)
+
+
+def summarise(per_user: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    band_order = {label: i for i, label in enumerate(AGE_BAND_LABELS)}
+    for facet, column in (("age band", "age_band"), ("gender", "gender"), ("all", None)):
+        keys = per_user.groupby([column, "method"]) if column else per_user.groupby(["method"])
+        for key, part in keys:
+            group = key[0] if column else "all"
+            method = key[1] if column else key[0]
+            p, r = part["precision"].mean(), part["recall"].mean()
+            rows.append({"facet": facet, "group": group, "method": method, "precision": p, "recall": r,
+                         "f1": 0.0 if p + r == 0 else 2 * p * r / (p + r), "n_users": len(part)})
+    table = pd.DataFrame(rows)
+    table["_order"] = [band_order.get(g, 100) for g in table["group"]]
+    table["_method"] = [METHODS.index(m) if m in METHODS else len(METHODS) for m in table["method"]]
+    table = table.sort_values(["facet", "_order", "group", "_method"], kind="stable")
+    return table.drop(columns=["_order", "_method"]).reset_index(drop=True)
