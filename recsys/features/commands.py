@@ -1,0 +1,93 @@
+"""CLI subcommand ``extract``: the headless twin of the Extract page, writing to the same store.
+
+    python -m recsys extract --dataset ml-100k --backbone tf_efficientnet_lite0 --data-dir ../shared/data
+    python -m recsys extract --dataset demo --media trailers --fps 2
+    python -m recsys extract --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "extract", help="extract CNN features of posters or trailers (cached, resumable)",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--dataset", help="dataset name (default: the first available)")
+    parser.add_argument("--data-dir", help="data directory (default: $RECSYS_DATA_DIR)")
+    parser.add_argument("--backbone", default="tf_efficientnet_lite0", help="any timm model name")
+    parser.add_argument("--weights", default="auto", choices=["auto", "pretrained", "offline", "file", "random"],
+                        help="auto: weights file, else offline package, else timm hub; random = untrained baseline")
+    parser.add_argument("--weights-file", help="local state dict (.pth/.pt/.bin/.safetensors)")
+    parser.add_argument("--layer", help="intermediate layer name (default: pooled pre-logits)")
+    parser.add_argument("--pooling", default="avg", choices=["avg", "max", "flatten"])
+    parser.add_argument("--media", default="posters", choices=["posters", "trailers"])
+    parser.add_argument("--fps", type=float, default=None, help="trailer frames per second (default 1)")
+    parser.add_argument("--every-nth", type=int, help="trailers: keep every n-th frame instead of --fps")
+    parser.add_argument("--batch-size", type=int, help="skip calibration and use this batch size")
+    parser.add_argument("--workers", type=int, help="decoding worker processes (default: chosen per machine)")
+    parser.add_argument("--device", help="cpu / cuda / mps (default: autodetect)")
+    parser.add_argument("--limit", type=int, help="only the first N items of the dataset (a quick try)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic demo dataset")
+    parser.add_argument("--list", action="store_true", help="list cached feature configurations and exit")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from recsys.features.store import FeatureStore
+
+    if args.list:
+        entries = FeatureStore().list_entries()
+        print("no cached features" if entries.empty else entries.drop(columns=["path"]).to_string(index=False))
+        return 0
+    from recsys.config import data_dir
+    from recsys.data import default_dataset_name, load_dataset
+    from recsys.data.commands import tqdm_progress
+    from recsys.features.extract import extract_poster_features, extract_trailer_features
+
+    root = data_dir(args.data_dir)
+    dataset = load_dataset(args.dataset or default_dataset_name(root), root, seed=args.seed)
+    item_ids = dataset.items.index[: args.limit] if args.limit else None
+    common = dict(item_ids=item_ids, backbone=args.backbone, weights=args.weights, weights_file=args.weights_file, layer=args.layer,
+                  pooling=args.pooling, batch_size=args.batch_size, num_workers=args.workers, device=args.device)
+    progress = tqdm_progress(f"{args.media} · {args.backbone}", unit="item")
+    try:
+        if args.media == "posters":
+            if args.fps is not None or args.every_nth is not None:
+                raise ValueError("--fps / --every-nth apply to --media trailers only")
+            result = extract_poster_features(dataset, progress=progress, **common)
+        else:
+            sampling = {"every_nth": args.every_nth, "fps": None} if args.every_nth else {"fps": args.fps or 1.0}
+            result = extract_trailer_features(dataset, progress=progress, **sampling, **common)
+    finally:
+        progress.close()
+    summary = {
+        "dataset": dataset.name,
+        "media": args.media,
+        "backbone": args.backbone,
+        "items": len(result.features),
+        "dim": result.features.dim,
+        "failures": len(result.failures),
+        "cache_hit": result.cache_hit,
+        "computed": result.n_computed,
+        "reused": result.n_reused,
+        "device": result.device,
+        "settings": result.settings,
+        "images_per_s": round(result.images_per_s, 2),
+        "seconds": round(result.seconds, 3),
+        "key": result.key,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        if len(result.failures):
+            reasons = result.failures["reason"].str.replace(r"^.*?: ", "", regex=True).str[:60].value_counts()
+            print(f"{len(result.failures)} items without features:")
+            for reason, count in reasons.head(5).items():
+                print(f"  {count:5d}  {reason}")
+        print(" ".join(f"{key}={value}" for key, value in summary.items()))
+    return 0
