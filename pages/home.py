@@ -1,0 +1,53 @@
+"""Home: what the dashboard is for, which paper each page reproduces, how to get data."""
+
+import streamlit as st
+
+from recsys import config, ui
+
+st.title("Do CNN features of posters and trailers improve recommendations?")
+st.markdown(
+    "A research dashboard for **multimodal movie recommendation** on MovieLens: it extracts "
+    "CNN features from posters and trailers, looks at what they capture, and measures whether "
+    "they make rating predictions and top-N lists better than ratings alone. Every page runs the "
+    "same functions as the headless CLI (`python -m recsys …`), so each figure can be reproduced."
+)
+
+dataset_name = ui.current_dataset_name()
+if dataset_name == ui.DEMO_DATASET:
+    ui.synthetic_badge()
+    st.info(
+        "You are looking at the **synthetic demo dataset**: a few hundred procedurally drawn movies "
+        "whose ratings partly depend on their looks. It needs no download, so every page works "
+        "offline; switch to a MovieLens dataset in the sidebar once you have one.",
+        icon=":material/science:",
+    )
+
+st.header("Pages")
+PAGES = [
+    ("Data", "Dataset size, sparsity, rating distribution, activity per user/item, poster and trailer coverage.", "—"),
+    ("Extract features", "Runs a CNN backbone over posters or trailer frames (cached, resumable, live progress, device and images/s).", "Ben Hassen et al. (trailer frames at 1/2/3 fps); Guo (VGG16 posters)"),
+    ("Poster neighbours", "A movie's nearest posters by CNN features next to raw pixels, with genre precision@N over all movies.", "blog post: poster recommender with a pretrained ConvNet"),
+    ("Embedding map", "PCA/UMAP of item features coloured by genre, year or rating; posters of a lasso selection; trailer trajectories.", "Lehmann, VT2 (PCA trajectories)"),
+    ("Rating prediction", "RMSE/MAE vs number of neighbours K for several item representations; best K table; embedding → mean rating R².", "Ben Hassen et al. (Table 1, RMSE vs K); VT2 (R²)"),
+    ("Fusion", "k·CF + (1−k)·content across k-fold CV with mean/median and percentile bands, for all and cold-start items.", "Lehmann, VT2 (Figs. 7–8)"),
+    ("Recommend", "Top-5 lists from several models side by side as poster cards, with the user's history and precision/recall/diversity.", "Guo (CNN poster features + user-based CF)"),
+    ("Audience", "Demographic and facial-expression groups and per-group recommendations.", "Balfaqih (hybrid demographics + emotions)"),
+]
+st.table({"page": [p[0] for p in PAGES], "what it shows": [p[1] for p in PAGES], "reproduces": [p[2] for p in PAGES]})
+
+st.header("Getting data")
+st.markdown(
+    f"""
+The data directory is `{ui.data_dir_setting()}` (set `${config.DATA_DIR_ENV}` or change it in the sidebar).
+Datasets found there appear in the sidebar's selector; the synthetic **demo** is always available.
+
+* **MovieLens** (research use only, from GroupLens): `python -m recsys download ml-100k` fetches and
+  verifies the archive into the data directory (also `ml-1m`, `ml-latest-small`, `ml-20m`, `ml-25m`).
+  Offline, download `https://files.grouplens.org/datasets/movielens/ml-100k.zip` elsewhere and unpack it
+  so that `ml-100k/u.data` sits in the data directory.
+* **Posters**: a folder `posters-ml1m/` of `{{movieId}}.jpg` files beside the datasets (ML-100K items are
+  matched to those IDs by title and year), or a TMDB download with an API key in an environment variable.
+* **Trailers**: video files named by movieId, or the ML-20M YouTube list (`ml-youtube.csv`).
+* Check what was found with `python -m recsys info --dataset ml-100k --json`.
+"""
+)

@@ -1,0 +1,76 @@
+"""2-D/3-D projections of item features (PCA, UMAP), cached on disk by content + method.
+
+A projection is a pure function of the feature matrix and its settings, so it is keyed by a hash
+of the matrix bytes: the Embedding map page recomputes nothing when only colours or sizes change,
+and a UMAP fitted once survives server restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from recsys.config import cache_dir
+
+METHODS = ("pca", "umap")
+
+
+def matrix_fingerprint(matrix: np.ndarray) -> str:
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    digest = hashlib.sha1(matrix.tobytes())
+    digest.update(str(matrix.shape).encode())
+    return digest.hexdigest()[:20]
+
+
+def project(matrix: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0, metric: str = "cosine") -> np.ndarray:
+    """Low-dimensional coordinates (n_items x dims) of the rows of `matrix`."""
+    method = method.lower()
+    if method not in METHODS:
+        raise ValueError(f"unknown projection {method!r}; choose one of {METHODS}")
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims}")
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or len(matrix) < dims + 1:
+        raise ValueError(f"need at least {dims + 1} items to project, got matrix of shape {matrix.shape}")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        n_components = min(dims, matrix.shape[1])
+        coords = PCA(n_components=n_components, random_state=seed).fit_transform(matrix)
+        if n_components < dims:  # e.g. 1-D features: pad so callers always get `dims` columns
+            coords = np.hstack([coords, np.zeros((len(coords), dims - n_components))])
+        return coords.astype(np.float32)
+    import umap  # deliberately lazy: importing umap compiles numba code (seconds)
+
+    n_neighbors = int(min(15, max(2, len(matrix) - 1)))
+    reducer = umap.UMAP(n_components=dims, n_neighbors=n_neighbors, metric=metric, random_state=seed, n_jobs=1)
+    return reducer.fit_transform(matrix).astype(np.float32)
+
+
+def project_cached(matrix: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0,
+                   root: str | os.PathLike | None = None) -> np.ndarray:
+    """`project` with an on-disk cache keyed by the matrix content, method, dims and seed."""
+    root = Path(root) if root is not None else cache_dir() / "projections"
+    path = root / f"{matrix_fingerprint(matrix)}-{method}-{dims}d-s{seed}.npy"
+    if path.exists():
+        try:
+            coords = np.load(path)
+            if coords.shape == (len(matrix), dims):
+                return coords
+        except (OSError, ValueError):
+            pass  # a damaged cache file is recomputed, not trusted
+    coords = project(matrix, method, dims, seed)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, coords)
+    os.replace(tmp, path)
+    return coords
+
+
+def project_windows(window_matrix: np.ndarray, dims: int = 2, seed: int = 0) -> np.ndarray:
+    """PCA of per-window trailer embeddings, all movies in one space (the VT2 trajectory plot)."""
+    return project(window_matrix, "pca", dims, seed)
