@@ -94,8 +94,25 @@ def current_dataset_name() -> str:
     return name
 
 
+def ensure_router() -> None:
+    """Route a deep link on a freshly started server through app.py.
+
+    Streamlit treats a `pages/` folder beside the entry point as a legacy (v1) multipage app until
+    app.py has called st.navigation once; a first request for `/neighbours` would run that page alone,
+    with Streamlit's file list instead of our sidebar. Switching the server to st.navigation mode and
+    rerunning lets app.py route the same URL. (Renaming pages/ would avoid this, but the folder name
+    is the project's convention.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def current_dataset():
     """The dataset chosen in the sidebar; stops the page with a clear message if it cannot load."""
+    ensure_router()
     name, data_dir = current_dataset_name(), data_dir_setting()
     try:
         return load_dataset_cached(name, data_dir)
@@ -197,6 +214,7 @@ def apply_presentation_style() -> None:
 
 def page_header(title: str, explanation: str, paper: str | None = None, dataset=None) -> None:
     """Title, one line on what the page shows and which paper it reproduces, synthetic label."""
+    ensure_router()
     st.title(title)
     line = explanation + (f" *Reproduces: {paper}.*" if paper else "")
     st.caption(line)

@@ -97,6 +97,20 @@ def wait_idle(page) -> None:
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
 
 
+def test_deep_link_as_first_request_gets_the_dashboard_sidebar(server, browser_page):
+    """A bookmarked page URL on a freshly started server must still go through app.py's router
+    (Streamlit would otherwise run the file alone, as a legacy pages/ app with its own file list)."""
+    page = browser_page
+    OUTPUT.mkdir(exist_ok=True)
+    page.goto(server + "/data")  # the first script run of this server
+    heading(page, "Data")
+    wait_idle(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_role("link", name="Poster neighbours").first.wait_for(state="visible")
+    assert "synthetic data" in sidebar.inner_text()
+    page.screenshot(path=str(OUTPUT / "e2e-deep-link.png"), full_page=True)
+
+
 def test_home_and_two_pages_render_in_chromium(server, browser_page):
     page = browser_page
     OUTPUT.mkdir(exist_ok=True)
