@@ -67,7 +67,7 @@ def test_mf_prediction_is_mu_plus_biases_plus_dot_product(low_rank):
         dot = sum(model.user_factors_[u, f] * model.item_factors_[i, f] for f in range(4))
         expected.append(model.global_mean_ + model.user_bias_[u] + model.item_bias_[i] + dot)
     np.testing.assert_allclose(model.predict_raw(users, items), expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(model.predict(users, items), np.clip(expected, 1, 5))
+    np.testing.assert_allclose(model.predict(users, items), np.clip(expected, *model.rating_scale_))
 
 
 def test_mf_mcmc_predicts_the_mean_over_its_samples(low_rank):
