@@ -11,6 +11,7 @@ import pytest
 
 from recsys.data import load_dataset
 from recsys.data.demo import GENRES, build_demo, load_demo
+from recsys.data import demo as demo_module
 from recsys.data.posters import open_image
 
 SMALL = {"n_movies": 40, "n_users": 60, "n_trailers": 2}
@@ -50,7 +51,7 @@ def test_demo_media_decode(demo):
     assert image.size == (96, 144)
     with av.open(demo.trailers.dropna().iloc[0]) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    assert len(frames) == 30 and frames[0].shape == (96, 64, 3)
+    assert len(frames) == demo_module.TRAILER_FPS * demo_module.TRAILER_SECONDS and frames[0].shape == (96, 64, 3)
     assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).mean() > 1  # it moves
 
 

@@ -247,3 +247,17 @@ def test_missing_file_names_it(tmp_path):
     (folder / "u.user").unlink()
     with pytest.raises(DatasetNotFound, match=r"u\.user is missing"):
         load_ml100k(folder)
+
+
+@pytest.mark.parametrize("loader, writer, ratings_file", [
+    (load_ml100k, write_ml100k, "u.data"),
+    (load_ml1m, write_ml1m, "ratings.dat"),
+    (lambda folder: load_movielens_csv(folder, "ml-latest-small"), write_csv_family, "ratings.csv"),
+])
+def test_a_ratings_file_without_ratings_is_an_error_not_an_empty_dataset(tmp_path, loader, writer, ratings_file):
+    folder = writer(tmp_path / "data")
+    # empty file, or (CSV) a header with no data line
+    header = "userId,movieId,rating,timestamp\n" if ratings_file.endswith(".csv") else ""
+    (folder / ratings_file).write_text(header)
+    with pytest.raises(DataFormatError, match=re.escape(ratings_file) + ": no ratings"):
+        loader(folder)

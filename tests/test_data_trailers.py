@@ -86,3 +86,14 @@ def test_local_folder_ids_and_yt_dlp_explanation(tmp_path):
     assert len(commands) == 1 and "50.%(ext)s" in commands[0] and "AAAAAAAAAAA" in commands[0]
     with pytest.raises(RuntimeError, match="yt-dlp"):
         download_youtube_trailers(ids, tmp_path)
+
+
+@pytest.mark.parametrize("bad_line, found", [
+    ("BBBBBBBBBBB,2", 2),                  # used to load with a blank title
+    ("BBBBBBBBBBB,2,Title,extra,more", 5),  # used to blame movieId 'extra' (pandas shifted the columns)
+])
+def test_mapping_line_with_wrong_field_count_is_named(tmp_path, bad_line, found):
+    path = tmp_path / "yt.csv"
+    path.write_text(f'youtubeId,movieId,title\nAAAAAAAAAAA,1,"Title, with comma"\n{bad_line}\n')
+    with pytest.raises(DataFormatError, match=rf"yt\.csv:3: malformed line: expected 3 fields .* found {found}"):
+        read_youtube_mapping(path)

@@ -104,3 +104,11 @@ def test_embedding_r2_in_sample_and_cross_validated(ratings):
     assert result.loc["noise", "r2_in_sample"] == pytest.approx(expected)
     assert result.loc["noise", "r2_cv"] < result.loc["noise", "r2_in_sample"]
     assert result.loc["noise", "n_items"] == len(means) and result.loc["noise", "dim"] == 20
+
+
+@pytest.mark.parametrize("cv", [1, 0, 2.5])
+def test_embedding_r2_names_a_bad_fold_count(ratings, cv):
+    frame, features = ratings
+    # cv=1 used to surface as scikit-learn's KFold message, which names neither option nor fix.
+    with pytest.raises(ValueError, match="cv must be a whole number of folds >= 2"):
+        embedding_r2(frame, features, cv=cv)

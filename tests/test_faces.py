@@ -119,6 +119,14 @@ def test_oversized_upload_is_refused_before_decoding(monkeypatch):
 
 
 # ---- video / sequence mode -------------------------------------------------------------------------
+@pytest.mark.parametrize("fps, max_frames", [(0, 10), (-1, 10), (2, 0)])
+def test_video_sampling_settings_are_checked_before_decoding(fps, max_frames):
+    # fps=0 used to raise ZeroDivisionError from inside the decode loop.
+    clip = mp4_bytes([np.zeros((32, 32, 3), np.uint8)] * 4)
+    with pytest.raises(ValueError, match="fps must be positive and max_frames >= 1"):
+        pipeline.decode_video(clip, fps=fps, max_frames=max_frames)
+
+
 def mp4_bytes(frames: list[np.ndarray], fps: int = 4) -> bytes:
     av = pytest.importorskip("av")
     buffer = io.BytesIO()
@@ -238,3 +246,18 @@ def test_cli_reads_faces_from_a_photo_and_prints_the_group_top_10(tmp_path, shar
     assert "-> group 25-37/F" in face_lines[0] or "-> group 38-47/F" in face_lines[0]
     ranks = [int(m.group(1)) for m in re.finditer(r"^\s+(\d+)\. .+\((\d\.\d\d)\)$", out, re.M)]
     assert ranks == list(range(1, 11))
+
+
+def test_cli_refuses_a_missing_or_unreadable_photo(tmp_path, shared_data_dir, capsys):
+    from recsys.cli import main
+
+    base = ["audience-eval", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir), "--image"]
+    # a missing file is reported before the (seconds-long) evaluation runs
+    assert main([*base, str(tmp_path / "absent.jpg")]) == 1
+    captured = capsys.readouterr()
+    assert "absent.jpg: no such file" in captured.err and "f1_group" not in captured.out
+    # a file that is not an image used to print a note and exit 0
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    assert main([*base, str(text)]) == 1
+    assert "notes.jpg: This file is not an image" in capsys.readouterr().err

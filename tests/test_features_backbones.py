@@ -100,3 +100,10 @@ def test_vgg_conv5_flattened_is_25088_values():
     # Ben Hassen's descriptor: VGG's last conv block (after pool5) flattened at 224 px.
     vgg = create_backbone("vgg11", weights="random", layer="features.20", pooling="flatten")
     assert vgg.feature_dim == 25088
+
+
+@pytest.mark.parametrize("weights", ["auto", "random"])
+def test_a_misspelt_backbone_is_named_as_unknown_not_as_missing_weights(weights):
+    # Before: "No pretrained weights for 'vgg16x': the timm hub is not reachable ..." (misleading).
+    with pytest.raises(ValueError, match=r"unknown backbone 'vgg16x'.*similar names: vgg16"):
+        create_backbone("vgg16x", weights=weights)

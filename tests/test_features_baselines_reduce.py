@@ -103,3 +103,12 @@ def test_autoencoder_learns_a_low_dimensional_code():
     assert isinstance(make_reducer("topk", 3), TopKVarianceReducer)
     with pytest.raises(ValueError, match="unknown reduction"):
         make_reducer("tsne", 2)
+
+
+@pytest.mark.parametrize("method", ["pca", "topk", "autoencoder"])
+def test_reducers_refuse_features_with_nan_rows(method):
+    matrix = np.random.default_rng(0).random((20, 8)).astype(np.float32)
+    matrix[4, 2] = np.nan  # TOP-K used to pick dimensions by NaN variance, the AE to learn NaN weights
+    features = ItemFeatures(np.arange(1, 21), matrix, "with a hole")
+    with pytest.raises(ValueError, match=r"NaN or infinite values for 1 items \(e\.g\. \[5\]\)"):
+        make_reducer(method, 3).fit(features)

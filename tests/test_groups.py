@@ -203,3 +203,13 @@ def test_figures_show_the_table_and_the_chosen_k(ml100k_table, planted):
     assert list(star.x) == [model.clusters_.k_]
     heat = cluster_composition_figure(model.clusters_.composition(genres))
     assert np.asarray(heat.data[0].z).shape == (model.clusters_.k_, len(genres.columns))
+
+
+def test_coded_age_groups_are_refused_instead_of_misfiled(shared_data_dir):
+    from recsys.data.movielens import read_ml1m_users
+
+    users = read_ml1m_users(shared_data_dir / "ml-1m" / "users.dat")
+    # "Under 18" is stored as age 1: it used to land in the "<8" band.
+    assert groups.age_band(int(users.loc[users["age_group"] == "Under 18", "age"].iloc[0])) == "<8"
+    with pytest.raises(ValueError, match="records age groups, not ages"):
+        groups.user_groups(users)

@@ -137,6 +137,15 @@ def test_bad_parameters_are_rejected(dataset):
         HybridUserKNN().recommend()
 
 
+@pytest.mark.parametrize("ks, n", [([2.5], 5), ([0, 10], 5), ([10], 0), ([10], 2.5)])
+def test_study_refuses_k_and_n_that_are_not_positive_integers(dataset, ks, n):
+    from recsys.eval.topn_study import run_topn_study
+
+    # K=2.5 used to run silently as K=2.
+    with pytest.raises(ValueError, match="K and N must be positive integers"):
+        run_topn_study(dataset, None, alphas=[1.0], ks=ks, n=n)
+
+
 @pytest.fixture(scope="module")
 def study(dataset, features):
     from recsys.eval.topn_study import run_topn_study

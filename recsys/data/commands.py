@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from recsys.config import data_dir as resolve_data_dir
 
 
-def tqdm_progress(description: str, unit: str = "B"):
-    """A progress(done, total, message) callback drawing a tqdm bar; call .close() at the end."""
+def tqdm_progress(description: str, unit: str = "B", leave: bool = True):
+    """A progress(done, total, message) callback drawing a tqdm bar on stderr; call .close() at the end.
+
+    The one CLI adapter for the shared progress signature (every subcommand uses it), so stdout
+    stays clean for tables and the final key=value line. `leave=False` erases the bar when done.
+    """
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=description, unit=unit, unit_scale=unit == "B", unit_divisor=1024, leave=True)
+    bar = tqdm(total=0, desc=description, unit=unit, unit_scale=unit == "B", unit_divisor=1024, leave=leave,
+               file=sys.stderr)
 
     def progress(done: int, total: int, message: str) -> None:
         if total and bar.total != total:

@@ -18,7 +18,7 @@ uniformly in [-1, 1]^3 independently of the genres. The poster (96x144 px) is dr
 * a dark title band with fake text lines.
 
 So pixels carry both the genre (colours, shapes) and the visual style (which the genre
-metadata does not). The trailer (first ``n_trailers`` movies; 3 s, 10 fps, 64x96, H.264 or
+metadata does not). The trailer (first ``n_trailers`` movies; 20 s, 3 fps, 64x96, H.264 or
 MPEG-4) pans over the poster at a speed set by the genre's pace (Action fast, Drama slow), with
 a moving genre-coloured disc and a flicker for Horror.
 
@@ -53,7 +53,7 @@ import pandas as pd
 from recsys.config import cache_dir
 from recsys.data.dataset import Dataset
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
           "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"]
 # genre -> (RGB colour, shape, pace of the trailer in pixels per frame)
@@ -83,8 +83,10 @@ _WORDS_B = ["Harbor", "Kingdom", "Garden", "Signal", "Horizon", "Empire", "River
             "Circus", "Frontier", "Mirror", "Orchard"]
 POSTER_SIZE = (96, 144)  # width, height: the 2:3 of a film poster
 TRAILER_SIZE = (64, 96)
-TRAILER_FPS = 10
-TRAILER_SECONDS = 3
+# Long enough for VT2's sliding windows (10 frames, stride 5) to trace a path even at 1 fps,
+# at a low source frame rate so that building and decoding stay cheap.
+TRAILER_FPS = 3
+TRAILER_SECONDS = 20
 
 Progress = Callable[[int, int, str], None]
 

@@ -258,6 +258,10 @@ def _read_ratings(path: Path, table: _Table) -> pd.DataFrame:
 def _validate_ratings(ratings: pd.DataFrame, path: Path, table: _Table, scale: tuple[float, float],
                       step: float, items: pd.Index, users: pd.Index | None) -> pd.DataFrame:
     first = table.first_data_line
+    if ratings.empty:
+        # A truncated download or an emptied file would otherwise load as a valid dataset of 0
+        # ratings and only fail (or show empty charts) far away from the cause.
+        raise DataFormatError(path, None, "no ratings in the file (empty, or only a header)")
     for column in ("user_id", "item_id"):
         bad = ratings[column].to_numpy() <= 0
         if bad.any():

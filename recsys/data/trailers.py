@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from pathlib import Path
 
@@ -35,6 +37,19 @@ def trailer_paths(item_ids, folder: str | Path | None) -> pd.Series:
     return media_paths(item_ids, folder, VIDEO_EXTENSIONS).rename("trailer")
 
 
+def _check_field_counts(path: Path, text: str) -> None:
+    """Every line has as many fields as the header. pandas would pad a short line with empty
+    strings (a silently blank title) and shift a long one into the index (blaming the wrong column)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise DataFormatError(path, 1, "empty file: expected a header youtubeId,movieId,title")
+    for row in reader:
+        if row and len(row) != len(header):
+            raise DataFormatError(path, reader.line_num, f"malformed line: expected {len(header)} fields "
+                                                         f"({','.join(header)}), found {len(row)}")
+
+
 def read_youtube_mapping(path: str | Path) -> pd.DataFrame:
     """ml-youtube.csv (youtubeId,movieId,title) or VT2's youtube_availability.csv
     (youtube_id,movielens_id,title,status_code) -> columns youtube_id, item_id, title[, status_code]."""
@@ -42,11 +57,14 @@ def read_youtube_mapping(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (ml-youtube.csv comes with ML-20M-YouTube: "
                                 f"https://grouplens.org/datasets/movielens/ml-20m-youtube/)")
+    raw = path.read_bytes()
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataFormatError(path, path.read_bytes().count(b"\n", 0, exc.start) + 1,
-                              "unknown encoding: not UTF-8") from None
+        raise DataFormatError(path, raw.count(b"\n", 0, exc.start) + 1, "unknown encoding: not UTF-8") from None
+    _check_field_counts(path, text)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise DataFormatError(path, int(match.group(1)) if match else None, f"malformed line ({exc})") from None

@@ -227,6 +227,8 @@ def embedding_r2(
 
     if isinstance(features, ItemFeatures):
         features = {features.name: features}
+    if isinstance(cv, bool) or int(cv) != cv or cv < 2:
+        raise ValueError(f"cv must be a whole number of folds >= 2 for the cross-validated R², got {cv}")
     progress = progress or _no_progress
     counts = ratings.groupby("item_id")["rating"].agg(["mean", "size"])
     counts = counts[counts["size"] >= min_ratings]

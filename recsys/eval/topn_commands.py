@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 
 from recsys.eval import ranking_metrics as rm
@@ -58,26 +57,17 @@ def add_parser(subparsers) -> None:
 
 
 def _tqdm_progress(description: str):
-    from tqdm import tqdm
+    from recsys.data.commands import tqdm_progress
 
-    bar = tqdm(total=1, desc=description, unit="step", file=sys.stderr, leave=False)
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_postfix_str(message[:50], refresh=False)
-        bar.refresh()
-
-    progress.close = bar.close  # type: ignore[attr-defined]
-    return progress
+    return tqdm_progress(description, unit="step", leave=False)
 
 
 def load_features(dataset, kind: str, backbone: str, progress=None):
     """Item features for the visual similarity: cached/extracted poster features or genre one-hot."""
-    from recsys.features.item_features import ItemFeatures
-
     if kind == "genre":
-        return ItemFeatures.from_frame(dataset.genres.astype(np.float32), name="genre one-hot", meta={"kind": "genre"})
+        from recsys.features.baselines import genre_features
+
+        return genre_features(dataset)  # the same genre vectors `evaluate --features genre` uses
     from recsys.features.extract import extract_poster_features, load_cached_features
 
     features = load_cached_features(dataset, backbone=backbone)

@@ -113,14 +113,14 @@ class TopNStudyResult:
 
 def _check_grid(alphas, ks, n) -> tuple[list[float], list[int], int]:
     alphas = [float(a) for a in alphas]
-    ks = [int(k) for k in ks]
-    if not alphas or not ks:
+    if not alphas or not len(ks):
         raise ValueError("the sweep needs at least one alpha and one K")
     if any(not 0 <= a <= 1 for a in alphas):
         raise ValueError(f"alphas must lie in [0, 1], got {alphas}")
-    if any(k < 1 for k in ks) or int(n) < 1:
-        raise ValueError(f"K and N must be positive, got ks={ks}, n={n}")
-    return sorted(set(alphas)), sorted(set(ks)), int(n)
+    # int() would quietly turn K=2.5 into 2 or N=0.5 into 0: only whole numbers are accepted.
+    if any(isinstance(k, bool) or k != int(k) or k < 1 for k in ks) or n != int(n) or n < 1:
+        raise ValueError(f"K and N must be positive integers, got ks={list(ks)}, n={n}")
+    return sorted(set(alphas)), sorted({int(k) for k in ks}), int(n)
 
 
 def run_topn_study(

@@ -25,23 +25,21 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     import pandas as pd
-    from tqdm import tqdm
 
     from recsys.data import load_dataset
+    from recsys.data.commands import tqdm_progress
     from recsys.models.groups import evaluate_groups
 
+    if args.image is not None and not args.image.is_file():  # fail before the evaluation, not after it
+        raise FileNotFoundError(f"--image {args.image}: no such file")
     start = time.perf_counter()
     dataset = load_dataset(args.dataset, data_dir=args.data_dir)
-    bar = tqdm(total=0, desc="groups", leave=False)
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_postfix_str(message)
-        bar.refresh()
-
-    table = evaluate_groups(dataset, n=args.n, test_fraction=args.test_fraction, seed=args.seed, progress=progress)
-    bar.close()
+    progress = tqdm_progress("groups", unit="step", leave=False)
+    try:
+        table = evaluate_groups(dataset, n=args.n, test_fraction=args.test_fraction, seed=args.seed,
+                                progress=progress)
+    finally:
+        progress.close()
     elapsed = time.perf_counter() - start
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(table.round(4).to_string(index=False))
@@ -57,14 +55,16 @@ def run(args) -> int:
 
 
 def _print_faces(path: Path, dataset, n: int) -> None:
-    from recsys.faces.pipeline import AudienceAnalyzer, FaceInputError
+    from recsys.faces.pipeline import AudienceAnalyzer, FaceInputError, NoFaceError
     from recsys.models.groups import GroupRecommender
 
     try:
         result = AudienceAnalyzer().analyse_image_bytes(Path(path).read_bytes())
-    except FaceInputError as exc:
+    except NoFaceError as exc:  # a valid photo without a face is an answer, not a failure
         print(f"{path}: {exc}")
         return
+    except FaceInputError as exc:  # not an image, too large: bad input, so a non-zero exit
+        raise ValueError(f"{path}: {exc}") from None
     model = GroupRecommender().fit(dataset.ratings, dataset.users, dataset.genres)
     for i, face in enumerate(result.faces, 1):
         rec = model.recommend(face.age_band, face.gender, face.emotion, n=n)

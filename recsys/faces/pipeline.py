@@ -106,6 +106,8 @@ def decode_video(data: bytes, fps: float = DEFAULT_VIDEO_FPS, max_frames: int = 
     """Frames sampled at `fps` (at most `max_frames`) from an in-memory clip, decoded with PyAV."""
     import av
 
+    if not fps > 0 or max_frames < 1:  # fps=0 would divide by zero deep in the decode loop
+        raise ValueError(f"fps must be positive and max_frames >= 1, got fps={fps}, max_frames={max_frames}")
     if not data:
         raise UnsupportedInputError("The upload is empty.")
     if len(data) > MAX_VIDEO_BYTES:

@@ -369,6 +369,21 @@ def list_layers(name: str) -> list[str]:
     return [layer for layer, _ in model.named_modules() if layer]
 
 
+def check_backbone_name(name: str) -> None:
+    """ValueError for a name timm does not know, before any weight source is tried: otherwise a
+    typo surfaces as "no pretrained weights ... hub not reachable", which sends users the wrong way."""
+    import difflib
+
+    import timm
+
+    if timm.is_model(_base_name(name)):
+        return
+    close = difflib.get_close_matches(_base_name(name), timm.list_models(), n=5)
+    raise ValueError(f"unknown backbone '{name}': not a timm model name"
+                     + (f"; similar names: {', '.join(close)}" if close else "")
+                     + " (see available_backbones())")
+
+
 def create_backbone(
     name: str,
     weights: str = "auto",
@@ -387,6 +402,7 @@ def create_backbone(
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    check_backbone_name(name)
     source, weights_id = resolve_weights(name, weights, weights_file)
     model = None
     if source == "pretrained":

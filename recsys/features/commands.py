@@ -37,6 +37,25 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Options whose 0 or negative value used to be read as "not given" (`args.fps or 1.0`),
+    silently running a different extraction than asked; checked before any slow loading."""
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be a positive number of items, got {args.limit}")
+    if args.media == "posters" and (args.fps is not None or args.every_nth is not None):
+        raise ValueError("--fps / --every-nth apply to --media trailers only")
+    if args.fps is not None and args.every_nth is not None:
+        raise ValueError("give either --fps or --every-nth, not both")
+    if args.fps is not None and not args.fps > 0:
+        raise ValueError(f"--fps must be positive, got {args.fps:g}")
+    if args.every_nth is not None and args.every_nth < 1:
+        raise ValueError(f"--every-nth must be >= 1, got {args.every_nth}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+
+
 def run(args: argparse.Namespace) -> int:
     from recsys.features.store import FeatureStore
 
@@ -49,19 +68,19 @@ def run(args: argparse.Namespace) -> int:
     from recsys.data.commands import tqdm_progress
     from recsys.features.extract import extract_poster_features, extract_trailer_features
 
+    _check_arguments(args)
     root = data_dir(args.data_dir)
     dataset = load_dataset(args.dataset or default_dataset_name(root), root, seed=args.seed)
-    item_ids = dataset.items.index[: args.limit] if args.limit else None
+    item_ids = dataset.items.index[: args.limit] if args.limit is not None else None
     common = dict(item_ids=item_ids, backbone=args.backbone, weights=args.weights, weights_file=args.weights_file, layer=args.layer,
                   pooling=args.pooling, batch_size=args.batch_size, num_workers=args.workers, device=args.device)
     progress = tqdm_progress(f"{args.media} · {args.backbone}", unit="item")
     try:
         if args.media == "posters":
-            if args.fps is not None or args.every_nth is not None:
-                raise ValueError("--fps / --every-nth apply to --media trailers only")
             result = extract_poster_features(dataset, progress=progress, **common)
         else:
-            sampling = {"every_nth": args.every_nth, "fps": None} if args.every_nth else {"fps": args.fps or 1.0}
+            sampling = ({"every_nth": args.every_nth, "fps": None} if args.every_nth is not None
+                        else {"fps": 1.0 if args.fps is None else args.fps})
             result = extract_trailer_features(dataset, progress=progress, **sampling, **common)
     finally:
         progress.close()

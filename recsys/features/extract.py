@@ -266,6 +266,13 @@ def _poster_result(entry: FeatureEntry, start: float, cache_hit: bool) -> Extrac
         data.item_ids, matrix, _features_name("posters", config["backbone"], config.get("layer")),
         {**config, "key": entry.directory.name, "dim": dim},
     )
+    return _stored_result(entry, manifest, data, features, start, cache_hit)
+
+
+def _stored_result(entry: FeatureEntry, manifest: dict, data, features: ItemFeatures, start: float,
+                   cache_hit: bool, **extra) -> ExtractionResult:
+    """The result as read back from the store (posters and trailers alike). A fresh run then sets its
+    own device, throughput and settings; a cache hit keeps those of the run that wrote the entry."""
     last_run = (manifest.get("runs") or [{}])[-1]
     return ExtractionResult(
         features=features,
@@ -278,6 +285,7 @@ def _poster_result(entry: FeatureEntry, start: float, cache_hit: bool) -> Extrac
         seconds=time.perf_counter() - start,
         n_reused=len(entry.item_ids) if cache_hit else 0,
         info={"manifest": manifest},
+        **extra,
     )
 
 
@@ -450,21 +458,9 @@ def _trailer_result(entry, start, cache_hit, window_sizes, window_stride) -> Ext
         _features_name("trailers", config["backbone"], config.get("layer")),
         {**config, "key": entry.directory.name, "dim": dim, "window_sizes": list(window_sizes), "window_stride": window_stride},
     )
-    last_run = (manifest.get("runs") or [{}])[-1]
-    return ExtractionResult(
-        features=features,
-        failures=data.failures.reset_index(drop=True),
-        device=last_run.get("device", "") if cache_hit else "",
-        images_per_s=0.0,
-        cache_hit=cache_hit,
-        key=entry.directory.name,
-        settings=last_run.get("settings", ""),
-        seconds=time.perf_counter() - start,
-        n_reused=len(entry.item_ids) if cache_hit else 0,
-        sequences=sequences,
-        status=pd.DataFrame(status, columns=["item_id", "n_frames", "duration_s", "status"]).sort_values("item_id", ignore_index=True),
-        info={"manifest": manifest},
-    )
+    status_frame = pd.DataFrame(status, columns=["item_id", "n_frames", "duration_s", "status"])
+    return _stored_result(entry, manifest, data, features, start, cache_hit, sequences=sequences,
+                          status=status_frame.sort_values("item_id", ignore_index=True))
 
 
 # ---- cache-only access -----------------------------------------------------------------------------

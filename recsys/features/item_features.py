@@ -32,6 +32,20 @@ class ItemFeatures:
         if len(np.unique(self.item_ids)) != len(self.item_ids):
             raise ValueError(f"ItemFeatures '{self.name}': duplicate item ids")
 
+    def non_finite_items(self) -> np.ndarray:
+        """Ids of items whose vector holds NaN or inf (e.g. a failed decode written as NaN), which
+        every similarity, profile or reduction would otherwise spread silently."""
+        return self.item_ids[~np.isfinite(self.matrix).all(axis=1)]
+
+    def check_finite(self, who: str) -> None:
+        """ValueError naming `who` and the first affected items if any vector is not finite."""
+        bad = self.non_finite_items()
+        if len(bad):
+            raise ValueError(
+                f"{who}: item features '{self.name}' have NaN or infinite values for {len(bad)} items "
+                f"(e.g. {bad[:5].tolist()}); drop them with features.subset(...) or re-extract"
+            )
+
     @property
     def dim(self) -> int:
         return self.matrix.shape[1]

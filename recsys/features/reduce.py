@@ -23,6 +23,8 @@ class _Reducer:
     label = "reduced"
 
     def _training_matrix(self, features: ItemFeatures, train_item_ids) -> np.ndarray:
+        # NaN would become NaN variances (an arbitrary TOP-K choice) or NaN autoencoder weights.
+        features.check_finite(type(self).__name__)
         if train_item_ids is None:
             matrix = features.matrix
         else:

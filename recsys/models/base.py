@@ -16,6 +16,45 @@ def check_ratings_frame(train: pd.DataFrame) -> pd.DataFrame:
     return train
 
 
+def check_training_ratings(train: pd.DataFrame) -> pd.DataFrame:
+    """Reject what would silently corrupt means and similarities: NaN ratings, repeated pairs."""
+    check_ratings_frame(train)
+    if not np.isfinite(train["rating"].to_numpy(dtype=np.float64)).all():
+        raise ValueError("training ratings contain NaN or infinite values")
+    if train.duplicated(["user_id", "item_id"]).any():
+        raise ValueError("training ratings contain duplicate (user_id, item_id) pairs")
+    return train
+
+
+def check_positive_ratings(train: pd.DataFrame, model: str) -> None:
+    """Models that keep ratings in a sparse matrix read 0 as "not rated", so a 0 rating would
+    silently vanish from similarities and candidate sets; refuse it instead of mis-scoring."""
+    ratings = train["rating"].to_numpy(dtype=np.float64)
+    if (ratings <= 0).any():
+        raise ValueError(
+            f"{model} needs ratings > 0 (0 means 'not rated' in its sparse matrix); found "
+            f"{int((ratings <= 0).sum())} ratings <= 0 (minimum {ratings.min():g}): shift the scale first"
+        )
+
+
+def check_item_features(features, train: pd.DataFrame, model: str) -> None:
+    """Refuse item features that would give silently wrong numbers rather than an error.
+
+    - NaN/inf values propagate through profiles and cosines into NaN similarities, which sort
+      arbitrarily and then select neighbours at random;
+    - features that cover none of the rated items (e.g. another dataset's) turn every prediction
+      into a fallback that still looks like a result.
+    """
+    features.check_finite(model)
+    rated = np.isin(features.item_ids, train["item_id"].to_numpy()).sum()
+    if rated == 0:
+        raise ValueError(
+            f"{model}: item features '{features.name}' cover none of the {train['item_id'].nunique()} rated items "
+            f"(features for {len(features.item_ids)} items, e.g. ids {features.item_ids[:3].tolist()}): "
+            "were they extracted for another dataset?"
+        )
+
+
 class RatingMatrix:
     """Dense integer codes for users and items plus the sparse user x item rating matrix."""
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import RatingPredictor
-from recsys.models.knn import check_training_ratings
+from recsys.models.base import RatingPredictor, check_item_features, check_training_ratings
+from recsys.models.similarity import unit_rows
 
 
 class ContentPredictor(RatingPredictor):
@@ -30,14 +30,13 @@ class ContentPredictor(RatingPredictor):
 
     def fit(self, train: pd.DataFrame) -> "ContentPredictor":
         check_training_ratings(train)
+        check_item_features(self.features, train, type(self).__name__)
         self.learn_rating_scale(train)
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
         self.user_means_ = train.groupby("user_id")["rating"].mean().astype(np.float64)
         self._feature_index = pd.Index(self.features.item_ids)
         # Unit rows once per fit, so scoring many pairs is one matrix product per user.
-        matrix = self.features.matrix.astype(np.float64)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        self.unit_features_ = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+        self.unit_features_ = unit_rows(self.features.matrix)
         rows = self._feature_index.get_indexer(train["item_id"].to_numpy())
         # Per user: feature rows and ratings of the rated items that have features, by item id.
         voting = train.assign(_row=rows)[rows >= 0].sort_values(["user_id", "item_id"], kind="stable")

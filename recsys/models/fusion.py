@@ -54,4 +54,9 @@ class LinearFusion(RatingPredictor):
         """Predictions for a grid of weights from one prediction of each base model."""
         cf = self.cf_model.predict(user_ids, item_ids)
         content = self.content_model.predict(user_ids, item_ids)
+        # The fused value carries evidence unless both parts fell back (then it is their fallbacks' mix).
+        cf_fallback = getattr(self.cf_model, "last_fallback_", None)
+        content_fallback = getattr(self.content_model, "last_fallback_", None)
+        if cf_fallback is not None and content_fallback is not None:
+            self.last_fallback_ = np.asarray(cf_fallback, bool) & np.asarray(content_fallback, bool)
         return self.clip(fuse_predictions(cf, content, weights))

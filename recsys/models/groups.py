@@ -166,6 +166,15 @@ def user_groups(users: pd.DataFrame) -> pd.DataFrame:
     """users -> columns age_band, gender (index user_id); users without age/gender are dropped."""
     if users is None or not {"age", "gender"} <= set(users.columns):
         raise ValueError("the dataset has no user ages and genders to form groups from")
+    if "age_group" in users.columns:
+        # ML-1M's "age" is only the lower bound of a coded group: "Under 18" is stored as 1, which
+        # age_band() would file under "<8", and 35-44 / 45-49 straddle the paper's bands.
+        raise ValueError(
+            "this dataset records age groups, not ages (e.g. ML-1M: " + ", ".join(
+                sorted(users["age_group"].dropna().unique().tolist())[:7]) + "); they do not map onto the "
+            "paper's age bands (8-14, 15-24, 25-37, 38-47), so group results would be wrong. "
+            "Use ml-100k, which has exact ages."
+        )
     known = users[users["age"].notna() & users["gender"].isin(GENDERS)]
     return pd.DataFrame({"age_band": [age_band(a) for a in known["age"]],
                          "gender": known["gender"].to_numpy()}, index=known.index)

@@ -39,7 +39,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import RatingMatrix, check_ratings_frame
+from recsys.models.base import RatingMatrix, check_item_features, check_positive_ratings, check_training_ratings
 from recsys.models.profiles import user_profiles
 from recsys.models.similarity import cosine_similarity_matrix
 
@@ -86,7 +86,8 @@ class HybridUserKNN:
 
     # ---- fitting ----------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame) -> "HybridUserKNN":
-        check_ratings_frame(train)
+        check_training_ratings(train)
+        check_positive_ratings(train, type(self).__name__)  # `rated_` is read off ratings > 0
         _check_alpha(self.alpha)
         _check_positive_int(self.k, "k (neighbours)")
         _check_positive_int(self.n, "n (recommendations)")
@@ -94,8 +95,6 @@ class HybridUserKNN:
             raise ValueError(f"unknown score {self.score!r}: use one of {SCORES}")
         if self.features is None and self.alpha < 1:
             raise ValueError("alpha < 1 needs item features for the visual similarity")
-        if train.duplicated(["user_id", "item_id"]).any():
-            raise ValueError("training ratings contain duplicate (user_id, item_id) pairs")
         self.ratings_ = RatingMatrix(train)
         self.user_ids_ = self.ratings_.user_ids
         self.item_ids_ = self.ratings_.item_ids
@@ -105,6 +104,7 @@ class HybridUserKNN:
         self.rating_similarity_ = cosine_similarity_matrix(ratings)
         if self.features is not None:
             features = self.features
+            check_item_features(features, train, type(self).__name__)  # before centring spreads a NaN
             if self.centre_features and len(features):
                 features = ItemFeatures(features.item_ids, features.matrix - features.matrix.mean(axis=0),
                                         f"{features.name} (centred)", dict(features.meta))

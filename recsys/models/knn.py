@@ -26,20 +26,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.models.base import RatingMatrix, RatingPredictor, check_ratings_frame
+from recsys.models.base import RatingMatrix, RatingPredictor, check_positive_ratings, check_training_ratings
 from recsys.models.similarity import corated_cosine, corated_pearson
 
 # Bound on the (test users x raters) block sorted at once, to keep memory flat on big items.
 _BLOCK_CELLS = 4_000_000
-
-
-def check_training_ratings(train: pd.DataFrame) -> None:
-    """Reject what would silently corrupt means and similarities: NaN ratings, repeated pairs."""
-    check_ratings_frame(train)
-    if not np.isfinite(train["rating"].to_numpy(dtype=np.float64)).all():
-        raise ValueError("training ratings contain NaN or infinite values")
-    if train.duplicated(["user_id", "item_id"]).any():
-        raise ValueError("training ratings contain duplicate (user_id, item_id) pairs")
 
 
 def _check_ks(ks) -> np.ndarray:
@@ -181,4 +172,8 @@ class UserKNN(NeighbourhoodPredictor):
         self.min_support = min_support
 
     def _user_similarity(self, train: pd.DataFrame) -> np.ndarray:
+        if isinstance(self.min_support, bool) or int(self.min_support) != self.min_support or self.min_support < 0:
+            raise ValueError(f"min_support must be a non-negative integer, got {self.min_support!r}")
+        # The co-rated similarities drop zeros from the sparse matrix as "not rated".
+        check_positive_ratings(train, type(self).__name__)
         return self.SIMILARITIES[self.similarity](self.ratings_.matrix, min_support=self.min_support)

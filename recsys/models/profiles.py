@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import check_ratings_frame
+from recsys.models.base import check_item_features, check_ratings_frame
 from recsys.models.knn import NeighbourhoodPredictor
 from recsys.models.similarity import cosine_similarity_matrix
 
@@ -42,9 +42,11 @@ def user_profiles(
     """(user_ids sorted ascending, float32 profile matrix of shape (n_users, features.dim)).
 
     Every user in `train` gets a row, in the order of `user_ids`; see the module docstring for
-    which items count as relevant. Items absent from `features` contribute nothing.
+    which items count as relevant. Items absent from `features` contribute nothing; features with
+    NaN values or covering no rated item raise ValueError (they would give NaN or all-zero profiles).
     """
     check_ratings_frame(train)
+    check_item_features(features, train, "user profiles")
     user_ids = np.sort(train["user_id"].unique()).astype(np.int64)
     keep = relevant_mask(train, relevance)
     feature_rows = pd.Index(features.item_ids).get_indexer(train["item_id"].to_numpy())

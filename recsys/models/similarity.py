@@ -29,6 +29,11 @@ def _row_norms(X) -> np.ndarray:
     return np.linalg.norm(X, axis=1)
 
 
+def unit_rows(X):
+    """Rows scaled to unit length; all-zero rows stay zero (no direction, so no similarity)."""
+    return _normalise_rows(_as_float_rows(X))
+
+
 def _normalise_rows(X):
     norms = _row_norms(X)
     inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
