@@ -25,6 +25,7 @@ DEMO_DATASET = "demo"
 KEY_DATA_DIR = "sidebar_data_dir"
 KEY_DATASET = "sidebar_dataset"
 KEY_PRESENTATION = "sidebar_presentation"
+KEY_ROUTED = "app_router_ran"  # set by app.py, see ensure_router
 
 PRESENTATION_FONT_SIZE = 20
 NORMAL_FONT_SIZE = 13
@@ -105,7 +106,9 @@ def ensure_router() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    # Only before app.py has run in this session: AppTest reruns pages in the legacy mode on purpose,
+    # and a rerun there would swallow the click that triggered it.
+    if PagesManager.uses_pages_directory and not st.session_state.get(KEY_ROUTED):
         PagesManager.uses_pages_directory = False
         st.rerun()
 
@@ -146,6 +149,7 @@ def device_name() -> str:
 
 def render_sidebar() -> None:
     """Data directory, dataset selector, status line and presentation toggle (called by app.py)."""
+    st.session_state[KEY_ROUTED] = True
     with st.sidebar:
         logo = ASSETS_DIR / "logo.svg"
         if logo.exists():
