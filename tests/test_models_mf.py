@@ -352,3 +352,13 @@ def test_biased_mf_on_ml100k_beats_surprise_svd_level(shared_data_dir):
     train, test = make_splits(ratings, "holdout", seed=0, test_size=0.2)[0]
     model = BiasedMF(seed=0).fit(train)
     assert _rmse(model, test) <= 0.925  # Surprise SVD gets ~0.945 on such a split
+
+
+def test_mf_and_fm_refuse_nan_or_duplicate_training_ratings():
+    bad = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rating": [4.0, np.nan, 3.0]})
+    duplicated = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 1, 1], "rating": [4.0, 5.0, 3.0]})
+    for model in (BiasedMF(n_epochs=1), FactorizationMachine(n_epochs=1)):
+        with pytest.raises(ValueError, match="NaN"):
+            model.fit(bad)
+        with pytest.raises(ValueError, match="duplicate"):
+            model.fit(duplicated)

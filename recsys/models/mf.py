@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import RatingMatrix, RatingPredictor, check_ratings_frame
+from recsys.models.base import RatingMatrix, RatingPredictor, check_training_ratings
 
 Progress = Callable[[int, int, str], None]
 
@@ -201,7 +201,7 @@ class BiasedMF(RatingPredictor):
     def fit(self, train: pd.DataFrame, progress: Progress | None = None) -> "BiasedMF":
         import torch
 
-        check_ratings_frame(train)
+        check_training_ratings(train)
         self.learn_rating_scale(train)
         self._check_params()
         progress = progress or _no_progress
@@ -509,7 +509,7 @@ class FactorizationMachine(RatingPredictor):
     def fit(self, train: pd.DataFrame, progress: Progress | None = None) -> "FactorizationMachine":
         import torch
 
-        check_ratings_frame(train)
+        check_training_ratings(train)
         self.learn_rating_scale(train)
         self._check_params()
         progress = progress or _no_progress
@@ -998,7 +998,7 @@ def cold_start_report(
     add("global mean", "-", np.full(len(truth), global_mean), 0.0)
     codes = matrix.user_codes(users)
     user_mean = np.where(codes >= 0, matrix.user_means()[np.maximum(codes, 0)], global_mean)
-    add("user mean", "-", np.clip(user_mean, *RatingPredictor.rating_scale), 0.0)
+    add("user mean", "-", user_mean, 0.0)  # a mean of ratings is always on the rating scale
     steps = 4
     start = time.perf_counter()
     mf = BiasedMF(seed=seed, device=device).fit(train)
