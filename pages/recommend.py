@@ -67,14 +67,16 @@ def recommend_for(user_id: int, alpha: float, k: int, n: int) -> list[int]:
 
 
 users = user_choices(token)
+# In the sidebar, beside the dataset: the lists and the study below are for this dataset × backbone.
+with st.sidebar:
+    features_label = st.selectbox("Backbone (poster features for the visual taste)", labels,
+                                  index=labels.index(default_features), key="rec_features")
 with ui.controls():
-    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    c1, c3, c4 = st.columns([3, 1, 1])
     choices = [NEW_USER] + users.index.tolist()
     # default: the user of median activity (among users with liked held-out items), a typical case
     user = c1.selectbox("User", choices, index=1 + len(users) // 2 if len(users) else 0, key="rec_user",
                         format_func=lambda u: u if u == NEW_USER else f"user {u} ({users[u]} ratings)")
-    features_label = c2.selectbox("Poster features for the visual taste", labels, index=labels.index(default_features),
-                                  key="rec_features")
     k = c3.number_input("K neighbours", 1, 200, 10, key="rec_k")
     n = c4.number_input("N items", 1, MAX_N, 5, key="rec_n")
     chosen_models = st.multiselect("Models", list(MODELS), default=list(MODELS), key="rec_models")
@@ -138,17 +140,27 @@ with st.expander("Protocol"):
     st.markdown(topn_study.PROTOCOL)
 
 
+def study_cache_key(token: str, source: str, n: int) -> str:
+    return f"{token}|{source}|n={n}"
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def study(token: str, source: str, n: int):
-    features = ui.load_representation(token, source, dataset)
-    progress = ui.StreamlitProgress("Running the top-N study…")
-    result = topn_study.run_topn_study(dataset, features, n=n, progress=progress, n_boot=200)
-    progress.empty()
-    return result
+    def compute():
+        features = ui.load_representation(token, source, dataset)
+        progress = ui.StreamlitProgress("Running the top-N study…")
+        result = topn_study.run_topn_study(dataset, features, n=n, progress=progress, n_boot=200)
+        progress.empty()
+        return result
+
+    # On disk, so a study run once (here or by a restarted server) is shown straight away.
+    return ui.disk_cached("topn_study", study_cache_key(token, source, n), compute)
 
 
 run_key = f"rec_study_{token}_{source}_{int(n)}"
-if st.button("Run study", key="rec_run_study", icon=":material/play_arrow:") or st.session_state.get(run_key):
+computed_before = ui.disk_cache_path("topn_study", study_cache_key(token, source, int(n))).exists()
+if (st.button("Run study", key="rec_run_study", icon=":material/play_arrow:") or computed_before
+        or st.session_state.get(run_key)):
     st.session_state[run_key] = True
     result = study(token, source, int(n))
     metrics = sorted(result.summary["metric"].unique())

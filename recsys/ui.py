@@ -479,19 +479,9 @@ def load_representation(token: str, source: str, _dataset):
 
 def load_entry(key: str):
     """ExtractionResult of a complete FeatureStore entry, by key (posters or trailers)."""
-    import json
+    from recsys.features.extract import load_entry as load_stored_entry
 
-    import numpy as np
-
-    from recsys.features import extract
-    from recsys.features.store import FeatureEntry, FeatureStore
-
-    directory = FeatureStore().root / key
-    manifest = json.loads((directory / "manifest.json").read_text())
-    entry = FeatureEntry(directory, manifest["config"], np.load(directory / "item_ids.npy"), manifest["chunk_size"])
-    if manifest["config"].get("media") == "trailers":
-        return extract._trailer_result(entry, time.perf_counter(), True, (10, 20), 5)
-    return extract._poster_result(entry, time.perf_counter(), True)
+    return load_stored_entry(key)
 
 
 def _disk_cached(dataset, name: str, compute):
@@ -523,17 +513,23 @@ def _disk_cached(dataset, name: str, compute):
     return features
 
 
+def disk_cache_path(kind: str, key: str) -> Path:
+    """Where `disk_cached(kind, key, ...)` keeps its result (exists once it has been computed)."""
+    import hashlib
+
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return config.cache_dir() / "results" / f"{kind}-{digest}.pkl"
+
+
 def disk_cached(kind: str, key: str, compute):
     """Result of `compute()` pickled under cache_dir()/results, keyed by `kind` + a hash of `key`.
 
     Experiments on real data take seconds to minutes; keeping their tidy frames on disk means a
     restarted server (or a second visitor) redraws them without recomputing.
     """
-    import hashlib
     import pickle
 
-    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    path = config.cache_dir() / "results" / f"{kind}-{digest}.pkl"
+    path = disk_cache_path(kind, key)
     if path.exists():
         try:
             with open(path, "rb") as handle:
