@@ -35,7 +35,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--backbone", default="tf_efficientnet_lite0")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--recalibrate", action="store_true", help="measure again instead of the remembered setting")
+    parser.add_argument("--reuse-calibration", action="store_true",
+                        help="use the remembered setting instead of measuring the best one in this run")
     args = parser.parse_args()
 
     from recsys.data import load_dataset
@@ -54,8 +55,8 @@ def main() -> int:
     print(f"{len(item_ids)} posters of {dataset.name}; {backbone.name} ({backbone.weights_id}); device {device}; "
           f"torch threads {torch.get_num_threads()}", flush=True)
 
-    # (c) first: calibration (remembered in the cache) picks the setting the pipeline will use too.
-    settings, record = calibrate(backbone, device, force=args.recalibrate)
+    # (c) first: calibration in this run (then remembered) picks the setting the pipeline will use too.
+    settings, record = calibrate(backbone, device, force=not args.reuse_calibration)
     print(f"calibrated: {settings.label()} from {len(record['measurements'])} measurements", flush=True)
     tensors = torch.stack([backbone.transform(open_image(p)) for p in paths])
     with FeatureRunner(backbone, settings) as runner:

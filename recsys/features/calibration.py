@@ -81,7 +81,7 @@ def calibrate(backbone, device: str, force: bool = False, progress=None, budget_
     """
     key = calibration_key(backbone, device)
     table = _read_all()
-    if not force and key in table:
+    if not force and key in table and not _measured_under_load_now_idle(table[key]):
         return _settings(device, table[key]["best"]), table[key]
     amp = device == "cuda"
     sizes = GPU_BATCH_SIZES if device == "cuda" else CPU_BATCH_SIZES
@@ -121,13 +121,28 @@ def calibrate(backbone, device: str, force: bool = False, progress=None, budget_
         best_single = max(single, key=lambda r: r["images_per_s"])
         if best_single["images_per_s"] * SINGLE_THREAD_MARGIN >= best["images_per_s"]:
             best = best_single
-    record = {"best": best, "measurements": results, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record = {"best": best, "measurements": results, "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "load_per_core": _load_per_core()}
     table = _read_all()
     table[key] = record
     _write_all(table)
     # Leave the model in its default layout; the runner sets the chosen one.
     backbone.model.to(memory_format=torch.contiguous_format)
     return _settings(device, best), record
+
+
+def _load_per_core() -> float | None:
+    try:
+        return round(os.getloadavg()[0] / (os.cpu_count() or 1), 2)
+    except OSError:  # no load average on this platform
+        return None
+
+
+def _measured_under_load_now_idle(record: dict) -> bool:
+    """A CPU calibration taken while other programs saturated the cores favours one thread and
+    small batches; once the machine is idle again it is measured anew rather than trusted."""
+    then, now = record.get("load_per_core"), _load_per_core()
+    return then is not None and now is not None and then > 1.0 and now < 0.5
 
 
 def _settings(device: str, best: dict) -> RunSettings:
