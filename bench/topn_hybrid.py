@@ -9,9 +9,13 @@ Last line: loop_s=… vectorised_s=… ratio=… lists_equal=… study_s=… pre
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.data import load_dataset
 from recsys.eval.topn_study import run_topn_study
