@@ -112,3 +112,13 @@ def test_embedding_r2_names_a_bad_fold_count(ratings, cv):
     # cv=1 used to surface as scikit-learn's KFold message, which names neither option nor fix.
     with pytest.raises(ValueError, match="cv must be a whole number of folds >= 2"):
         embedding_r2(frame, features, cv=cv)
+
+
+def test_embedding_r2_refuses_folds_with_a_single_item(ratings):
+    frame, _ = ratings
+    means = frame.groupby("item_id").rating.mean()
+    few = ItemFeatures(means.index[:9], np.random.default_rng(1).normal(size=(9, 3)), name="few")
+    # 9 items in 5 folds leave folds of one item, whose R² is undefined (NaN): refuse, naming why.
+    with pytest.raises(ValueError, match="only 9 rated items have features; need at least 10 for 5-fold"):
+        embedding_r2(frame, few, cv=5)
+    assert len(embedding_r2(frame, few, cv=4)) == 1

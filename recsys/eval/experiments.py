@@ -238,8 +238,9 @@ def embedding_r2(
         matrix, present = item_features.aligned(counts.index.to_numpy())
         X = matrix[present].astype(np.float64)
         y = counts["mean"].to_numpy(dtype=np.float64)[present]
-        if len(y) < max(cv, 2):
-            raise ValueError(f"{name}: only {len(y)} rated items have features; need at least {max(cv, 2)}")
+        if len(y) < 2 * cv:  # R² of a fold needs at least two held-out items
+            raise ValueError(f"{name}: only {len(y)} rated items have features; need at least {2 * cv} "
+                             f"for {cv}-fold R²")
         make = (lambda: Ridge(alpha=alpha)) if alpha > 0 else LinearRegression
         in_sample = make().fit(X, y).score(X, y)
         scores = cross_val_score(make(), X, y, cv=KFold(cv, shuffle=True, random_state=seed), scoring="r2")
