@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from media_helpers import mp4_bytes as write_mp4
 import torch
 
 pytest.importorskip("facenet_pytorch")
@@ -128,18 +129,8 @@ def test_video_sampling_settings_are_checked_before_decoding(fps, max_frames):
 
 
 def mp4_bytes(frames: list[np.ndarray], fps: int = 4) -> bytes:
-    av = pytest.importorskip("av")
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
+    pytest.importorskip("av")
+    return write_mp4(frames, fps)
 
 
 def test_video_frames_are_averaged_per_face(analyzer, astronaut):

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+from media_helpers import mp4_bytes
 
 pytest.importorskip("facenet_pytorch")
 skimage_data = pytest.importorskip("skimage.data")
@@ -109,20 +110,7 @@ def test_camera_sequence_mode_averages_successive_snapshots(page):
 
 
 def test_uploaded_video_is_averaged_over_frames(page):
-    av = pytest.importorskip("av")
-
-    def mp4_bytes(frames, fps):
-        buffer = io.BytesIO()
-        with av.open(buffer, mode="w", format="mp4") as container:
-            stream = container.add_stream("mpeg4", rate=fps)
-            stream.height, stream.width = frames[0].shape[:2]
-            stream.pix_fmt = "yuv420p"
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        return buffer.getvalue()
+    pytest.importorskip("av")
 
     astronaut = skimage_data.astronaut()
     clip = mp4_bytes([np.roll(astronaut, shift, axis=1) for shift in range(0, 32, 4)], fps=4)

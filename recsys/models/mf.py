@@ -144,6 +144,17 @@ def _gamma(rng: np.random.Generator, shape: float, rate, device, dtype):
     return torch.as_tensor(rng.gamma(shape, 1.0 / rate), dtype=dtype, device=device)
 
 
+def _start_fit(model: RatingPredictor, train: pd.DataFrame):
+    """What every MF/FM fit does first: validate, learn the rating scale, index ids, pick the device."""
+    check_training_ratings(train)
+    model.learn_rating_scale(train)
+    model._check_params()
+    device = _resolve_device(model.device)
+    model.device_ = str(device)
+    model.ratings_ = RatingMatrix(train)
+    return device, _float_dtype(device)
+
+
 class BiasedMF(RatingPredictor):
     """Biased matrix factorisation ``r̂_ui = μ + b_u + b_i + p_u·q_i`` (Koren's SVD without implicit terms).
 
@@ -201,14 +212,8 @@ class BiasedMF(RatingPredictor):
     def fit(self, train: pd.DataFrame, progress: Progress | None = None) -> "BiasedMF":
         import torch
 
-        check_training_ratings(train)
-        self.learn_rating_scale(train)
-        self._check_params()
+        device, dtype = _start_fit(self, train)
         progress = progress or _no_progress
-        device = _resolve_device(self.device)
-        dtype = _float_dtype(device)
-        self.device_ = str(device)
-        self.ratings_ = RatingMatrix(train)
         users = self.ratings_.user_codes(train["user_id"].to_numpy())
         items = self.ratings_.item_codes(train["item_id"].to_numpy())
         values = torch.as_tensor(np.array(train["rating"], dtype=np.float64), dtype=dtype, device=device)
@@ -509,14 +514,8 @@ class FactorizationMachine(RatingPredictor):
     def fit(self, train: pd.DataFrame, progress: Progress | None = None) -> "FactorizationMachine":
         import torch
 
-        check_training_ratings(train)
-        self.learn_rating_scale(train)
-        self._check_params()
+        device, dtype = _start_fit(self, train)
         progress = progress or _no_progress
-        device = _resolve_device(self.device)
-        dtype = _float_dtype(device)
-        self.device_ = str(device)
-        self.ratings_ = RatingMatrix(train)
         blocks = _side_blocks(self.side_features, self.max_side_dims, train["item_id"].unique())
         self.item_side_ = _concat_blocks(blocks)
         self.item_side_names_ = [block.name for block in blocks]
