@@ -13,4 +13,4 @@ st.set_page_config(
 
 navigation = st.navigation(ui.register_pages())
 ui.render_sidebar()
-navigation.run()
+ui.run_page(navigation)

@@ -113,6 +113,17 @@ def ensure_router() -> None:
         st.rerun()
 
 
+def run_page(page) -> None:
+    """Run the navigation's page; an expected failure (a dataset too large for a model, missing
+    media, no weights) ends the page with its own message instead of a traceback in front of an
+    audience. Streamlit's own control flow (st.stop, st.rerun) is not an Exception and passes."""
+    try:
+        page.run()
+    except (ValueError, FileNotFoundError, RuntimeError, MemoryError) as exc:
+        st.error(f"**This page could not finish:** {exc}", icon=":material/error:")
+        st.caption("Try another dataset, representation or setting; the synthetic demo dataset always works.")
+
+
 def current_dataset():
     """The dataset chosen in the sidebar; stops the page with a clear message if it cannot load."""
     ensure_router()

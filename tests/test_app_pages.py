@@ -358,3 +358,31 @@ def test_recommend_page_runs_the_topn_study_on_demand(empty_data_dir, demo):
     assert set(summary["alpha"]) == set(topn_study.DEFAULT_ALPHAS) and set(summary["k"]) == set(topn_study.DEFAULT_KS)
     app.selectbox(key="rec_study_metric").set_value("recall").run()
     assert "recall" in json.dumps(charts(app)[0]["layout"]).lower()
+
+
+def test_an_expected_failure_inside_a_page_is_a_message_not_a_traceback():
+    def script():
+        import streamlit as st
+
+        from recsys import ui
+        from recsys.models.base import check_dense_size
+
+        class Page:  # what st.navigation returns: run() executes the page
+            def __init__(self, body):
+                self.run = body
+
+        def too_big():
+            st.title("Rating prediction")
+            check_dense_size(138_493, 138_493, "user-similarity", "UserKNN")  # ML-20M's users
+            st.write("never reached")
+
+        ui.run_page(Page(too_big))
+        ui.run_page(Page(lambda: st.stop()))  # Streamlit's control flow is not swallowed
+        st.write("after stop")
+
+    app = AppTest.from_function(script).run()
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Rating prediction"]
+    assert len(app.error) == 1 and "could not finish" in app.error[0].value and "143 GiB" in app.error[0].value
+    assert "never reached" not in [m.value for m in app.markdown]
+    assert "after stop" not in [m.value for m in app.markdown]

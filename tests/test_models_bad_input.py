@@ -116,3 +116,16 @@ def test_fusion_reports_fallback_only_where_both_parts_fell_back(train, features
     fused = LinearFusion(UserKNN(k=5), ContentPredictor(features)).fit(train)
     fused.predict([999, 1], [1, 1])
     assert fused.last_fallback_.tolist() == [True, False]
+
+
+def test_neighbourhood_models_refuse_dense_matrices_too_large_for_memory(monkeypatch):
+    from recsys.models import base
+    from recsys.models.hybrid import HybridUserKNN
+    from recsys.models.knn import UserKNN
+
+    train = pd.DataFrame({"user_id": [1, 2, 3, 3], "item_id": [1, 1, 2, 1], "rating": [4.0, 3.0, 5.0, 2.0]})
+    UserKNN(k=2).fit(train)  # fits under the real limit
+    monkeypatch.setattr(base, "DENSE_LIMIT_BYTES", 3 * 3 * 8 - 1)  # as if 3 users were ML-20M's 138k
+    for model in (UserKNN(k=2), HybridUserKNN(features=None, alpha=1.0)):
+        with pytest.raises(ValueError, match=r"dense 3 x 3 .* matrix .* use a smaller dataset"):
+            model.fit(train)

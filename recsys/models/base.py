@@ -16,6 +16,20 @@ def check_ratings_frame(train: pd.DataFrame) -> pd.DataFrame:
     return train
 
 
+# Dense user x user (and user x item) matrices make neighbourhood models exact and fast on ML-100K,
+# ML-1M and ml-latest-small, but ML-20M's 138k users would need ~150 GB: refuse up front.
+DENSE_LIMIT_BYTES = 4 * 2**30
+
+
+def check_dense_size(rows: int, columns: int, what: str, model: str) -> None:
+    needed = rows * columns * 8
+    if needed > DENSE_LIMIT_BYTES:
+        raise ValueError(
+            f"{model} keeps a dense {rows:,} x {columns:,} {what} matrix ({needed / 2**30:.0f} GiB), over the "
+            f"{DENSE_LIMIT_BYTES / 2**30:.0f} GiB limit: use a smaller dataset or a sample of users, or MF/FM"
+        )
+
+
 def check_training_ratings(train: pd.DataFrame) -> pd.DataFrame:
     """Reject what would silently corrupt means and similarities: NaN ratings, repeated pairs."""
     check_ratings_frame(train)

@@ -39,7 +39,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import RatingMatrix, check_item_features, check_positive_ratings, check_training_ratings
+from recsys.models.base import (
+    RatingMatrix,
+    check_dense_size,
+    check_item_features,
+    check_positive_ratings,
+    check_training_ratings,
+)
 from recsys.models.profiles import user_profiles
 from recsys.models.similarity import cosine_similarity_matrix
 
@@ -96,6 +102,8 @@ class HybridUserKNN:
         if self.features is None and self.alpha < 1:
             raise ValueError("alpha < 1 needs item features for the visual similarity")
         self.ratings_ = RatingMatrix(train)
+        n_users, n_items = self.ratings_.shape
+        check_dense_size(n_users, max(n_users, n_items), "user-similarity and rating", type(self).__name__)
         self.user_ids_ = self.ratings_.user_ids
         self.item_ids_ = self.ratings_.item_ids
         ratings = self.ratings_.matrix.toarray()

@@ -26,7 +26,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.models.base import RatingMatrix, RatingPredictor, check_positive_ratings, check_training_ratings
+from recsys.models.base import (
+    RatingMatrix,
+    RatingPredictor,
+    check_dense_size,
+    check_positive_ratings,
+    check_training_ratings,
+)
 from recsys.models.similarity import corated_cosine, corated_pearson
 
 # Bound on the (test users x raters) block sorted at once, to keep memory flat on big items.
@@ -60,6 +66,8 @@ class NeighbourhoodPredictor(RatingPredictor):
         check_training_ratings(train)
         self.learn_rating_scale(train)
         self.ratings_ = RatingMatrix(train)
+        n_users = len(self.ratings_.user_ids)
+        check_dense_size(n_users, n_users, "user-similarity", type(self).__name__)
         self.user_means_ = self.ratings_.user_means()
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
         self.similarity_ = np.asarray(self._user_similarity(train), dtype=np.float64)
