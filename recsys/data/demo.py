@@ -45,13 +45,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from recsys.config import cache_dir
 from recsys.data.dataset import Dataset
+from recsys.progress import Progress
 
 DEMO_VERSION = 2
 GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -87,8 +87,6 @@ TRAILER_SIZE = (64, 96)
 # at a low source frame rate so that building and decoding stay cheap.
 TRAILER_FPS = 3
 TRAILER_SECONDS = 20
-
-Progress = Callable[[int, int, str], None]
 
 
 def demo_folder(seed: int = 0, root: str | os.PathLike | None = None) -> Path:

@@ -29,11 +29,10 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Callable
 
 from recsys.config import data_dir as resolve_data_dir
+from recsys.progress import Progress
 
-Progress = Callable[[int, int, str], None]
 CHUNK_SIZE = 1 << 16
 
 

@@ -21,18 +21,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from recsys.data.errors import MediaError
+from recsys.progress import Progress
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 TMDB_API_KEY_ENV = "TMDB_API_KEY"
 TMDB_API_URL = "https://api.themoviedb.org/3"
 TMDB_IMAGE_URL = "https://image.tmdb.org/t/p/w185"
-
-Progress = Callable[[int, int, str], None]
 
 
 # ---- local folders and decoding ---------------------------------------------------------------

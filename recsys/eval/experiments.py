@@ -20,14 +20,10 @@ from recsys.models.fusion import check_weights, fuse_predictions
 from recsys.models.knn import UserKNN
 from recsys.models.means import UserMeanPredictor
 from recsys.models.profiles import ProfileKNN
+from recsys.progress import Progress, no_progress as _no_progress
 
-Progress = Callable[[int, int, str], None]
 DEFAULT_KS = tuple(range(10, 101, 10))
 DEFAULT_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
-
-
-def _no_progress(done: int, total: int, message: str) -> None:
-    pass
 
 
 def as_folds(folds) -> list[Fold]:

@@ -31,7 +31,7 @@ Protocol (shown verbatim by the Recommend page and `python -m recsys topn --help
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,20 +41,16 @@ import scipy.sparse as sp
 from recsys.eval import ranking_metrics as rm
 from recsys.features.item_features import ItemFeatures
 from recsys.models.hybrid import HybridUserKNN
+from recsys.progress import Progress, no_progress as _no_progress
 
 PROTOCOL = __doc__.split("\n\n", 2)[2].strip()  # the numbered steps below the title
 
-Progress = Callable[[int, int, str], None]
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 DEFAULT_KS = (5, 10, 20, 50)
 LIKED_THRESHOLD = 4.0
 TEST_SIZE = 0.2
 SUMMARY_COLUMNS = ["alpha", "k", "metric", "mean", "ci_low", "ci_high", "n_users"]
-
-
-def _no_progress(done: int, total: int, message: str) -> None:
-    pass
 
 
 # ---- split -------------------------------------------------------------------------------------------

@@ -8,13 +8,12 @@ Raw pixels follow the poster-similarity blog post (resized, flattened image arra
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from recsys.features.item_features import ItemFeatures
-
-Progress = Callable[[int, int, str], None]
+from recsys.progress import Progress
 
 
 def _poster_items(dataset, item_ids: Sequence[int] | None):

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from recsys.features.item_features import ItemFeatures
 from recsys.features.store import FAILURE_COLUMNS, Chunk, FeatureEntry, FeatureStore, media_fingerprint
+from recsys.progress import Progress, no_progress as _no_progress
 
-Progress = Callable[[int, int, str], None]
 TRAILER_CHUNK_SIZE = 16
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 
@@ -113,10 +113,6 @@ def _sampling(fps, every_nth, max_frames) -> dict:
 
 def _features_name(media: str, backbone: str, layer) -> str:
     return f"{media[:-1]} · {backbone}" + (f" · {layer}" if layer else "")
-
-
-def _no_progress(done: int, total: int, message: str) -> None:
-    return None
 
 
 def _pick_device(device: str | None) -> str:

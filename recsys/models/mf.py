@@ -23,21 +23,16 @@ Surprise on one split.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from recsys.features.item_features import ItemFeatures
 from recsys.models.base import RatingMatrix, RatingPredictor, check_training_ratings
+from recsys.progress import Progress, no_progress as _no_progress
 
-Progress = Callable[[int, int, str], None]
 
 SOLVERS = ("als", "mcmc", "adam")
-
-
-def _no_progress(done: int, total: int, message: str) -> None:
-    return None
 
 
 def _resolve_device(device):
