@@ -5,21 +5,23 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REQ_HASH := $(shell cat requirements.txt requirements-nodeps.txt requirements-dev.txt | sha256sum | cut -c1-12)
+REQ_HASH := $(shell cat requirements.txt requirements-nodeps.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
 APP_STAMP := $(VENV)/.app-installed-$(REQ_HASH)
 DEV_STAMP := $(VENV)/.dev-installed-$(REQ_HASH)
 # pip lists every local index it skips; keep the log readable.
 QUIET_PIP := sed -e "/is ignored: it is neither a file nor a directory/d"
 PORT ?= 8501
 
-.PHONY: app test install install-dev bench clean-venv
+.PHONY: app test lint install install-dev bench clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(APP_STAMP): $(PY) requirements.txt requirements-nodeps.txt
+$(APP_STAMP): $(PY) requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt 2>&1 | $(QUIET_PIP)
+	# the package itself, editable: `recsys` on PATH inside the venv, no sys.path edits anywhere
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	rm -f $(VENV)/.app-installed-*
 	touch $@
 
@@ -36,6 +38,10 @@ app: install
 
 test: install-dev
 	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install-dev
 	for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done

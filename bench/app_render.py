@@ -107,8 +107,15 @@ def measure(page: str, data_dir: str, dataset: str) -> dict:
 
     clear_streamlit_caches()
     naive = timed_run(app)
-    return {"page": page, "cold_s": cold, "first_s": first, "redraw_s": redraw, "rerun_s": rerun,
-            "widget_change_s": changed, "naive_redraw_s": naive}
+    return {
+        "page": page,
+        "cold_s": cold,
+        "first_s": first,
+        "redraw_s": redraw,
+        "rerun_s": rerun,
+        "widget_change_s": changed,
+        "naive_redraw_s": naive,
+    }
 
 
 def main() -> int:
@@ -136,16 +143,20 @@ def main() -> int:
             print(f"{page:<12} failed: {exc}", flush=True)
             continue
         rows.append(row)
-        print(f"{page:<12}{row['cold_s']:>9.2f}{row['first_s']:>9.2f}{row['redraw_s']:>10.2f}{row['naive_redraw_s']:>16.2f}",
-              flush=True)
+        print(
+            f"{page:<12}{row['cold_s']:>9.2f}{row['first_s']:>9.2f}{row['redraw_s']:>10.2f}{row['naive_redraw_s']:>16.2f}",
+            flush=True,
+        )
     if not rows:
         print("max_first_render_s=nan max_redraw_s=nan")
         return 1
     worst_first = max(rows, key=lambda r: r["first_s"])
     worst_redraw = max(rows, key=lambda r: r["redraw_s"])
-    print(f"pages={len(rows)} dataset={args.dataset} device={ui.device_name()} "
-          f"slowest_first={worst_first['page']} slowest_redraw={worst_redraw['page']} "
-          f"max_naive_redraw_s={max(r['naive_redraw_s'] for r in rows):.2f}")
+    print(
+        f"pages={len(rows)} dataset={args.dataset} device={ui.device_name()} "
+        f"slowest_first={worst_first['page']} slowest_redraw={worst_redraw['page']} "
+        f"max_naive_redraw_s={max(r['naive_redraw_s'] for r in rows):.2f}"
+    )
     print(f"max_first_render_s={worst_first['first_s']:.2f} max_redraw_s={worst_redraw['redraw_s']:.2f}")
     return 0
 

@@ -77,11 +77,13 @@ def main() -> None:
     eval_s = time.perf_counter() - start
     overall = table[table["facet"] == "all"].set_index("method")
     print(table.round(4).to_string(index=False))
-    print(f"models_load_s={load_s:.2f} photo_s={statistics.median(photo):.3f} "
-          f"nms_plain_ms={timings['plain']:.1f} nms_torchvision_ms={timings['torchvision']:.1f} "
-          f"eval_s={eval_s:.1f} f1_group={overall.loc['group recommender', 'f1']:.4f} "
-          f"f1_popular={overall.loc['popular in group', 'f1']:.4f} "
-          f"f1_svd_all_clusters={overall.loc['group SVD, all clusters', 'f1']:.4f}")
+    print(
+        f"models_load_s={load_s:.2f} photo_s={statistics.median(photo):.3f} "
+        f"nms_plain_ms={timings['plain']:.1f} nms_torchvision_ms={timings['torchvision']:.1f} "
+        f"eval_s={eval_s:.1f} f1_group={overall.loc['group recommender', 'f1']:.4f} "
+        f"f1_popular={overall.loc['popular in group', 'f1']:.4f} "
+        f"f1_svd_all_clusters={overall.loc['group SVD, all clusters', 'f1']:.4f}"
+    )
 
 
 if __name__ == "__main__":

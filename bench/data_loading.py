@@ -30,8 +30,7 @@ from recsys.data.movielens import load_ml100k
 
 
 def naive_ml100k(folder: Path) -> tuple:
-    ratings = pd.read_csv(folder / "u.data", sep="\t", header=None,
-                          names=["user_id", "item_id", "rating", "timestamp"])
+    ratings = pd.read_csv(folder / "u.data", sep="\t", header=None, names=["user_id", "item_id", "rating", "timestamp"])
     items = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
     users = pd.read_csv(folder / "u.user", sep="|", header=None)
     return ratings, items, users
@@ -57,8 +56,10 @@ def main() -> None:
     ours = best_of(args.repeat, load_ml100k, folder)
     full = best_of(1, load_dataset, "ml-100k", args.data_dir)  # first call: matcher not yet cached
     dataset = load_dataset("ml-100k", args.data_dir)
-    print(f"ML-100K: validated loader {ours:.3f}s, naive pandas {naive:.3f}s, load_dataset with "
-          f"posters {full:.3f}s ({dataset.summary()['items_with_poster']} posters)")
+    print(
+        f"ML-100K: validated loader {ours:.3f}s, naive pandas {naive:.3f}s, load_dataset with "
+        f"posters {full:.3f}s ({dataset.summary()['items_with_poster']} posters)"
+    )
     with tempfile.TemporaryDirectory() as cache:
         os.environ["RECSYS_CACHE_DIR"] = cache
         from recsys.data.demo import load_demo
@@ -66,8 +67,10 @@ def main() -> None:
         build = best_of(1, load_demo, 0)
         cached = best_of(args.repeat, load_demo, 0)
     print(f"demo: fresh build {build:.2f}s, cached load {cached:.3f}s")
-    print(f"loader_s={ours:.3f} naive_s={naive:.3f} overhead={ours / naive:.2f} load_dataset_s={full:.3f} "
-          f"demo_build_s={build:.2f} demo_cached_s={cached:.3f}")
+    print(
+        f"loader_s={ours:.3f} naive_s={naive:.3f} overhead={ours / naive:.2f} load_dataset_s={full:.3f} "
+        f"demo_build_s={build:.2f} demo_cached_s={cached:.3f}"
+    )
 
 
 if __name__ == "__main__":

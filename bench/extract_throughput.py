@@ -35,8 +35,11 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--backbone", default="tf_efficientnet_lite0")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--reuse-calibration", action="store_true",
-                        help="use the remembered setting instead of measuring the best one in this run")
+    parser.add_argument(
+        "--reuse-calibration",
+        action="store_true",
+        help="use the remembered setting instead of measuring the best one in this run",
+    )
     args = parser.parse_args()
 
     from recsys.data import load_dataset
@@ -52,8 +55,11 @@ def main() -> int:
     item_ids = dataset.items_with_poster()[: args.n].to_numpy()
     paths = dataset.posters.loc[item_ids].tolist()
     backbone = create_backbone(args.backbone)
-    print(f"{len(item_ids)} posters of {dataset.name}; {backbone.name} ({backbone.weights_id}); device {device}; "
-          f"torch threads {torch.get_num_threads()}", flush=True)
+    print(
+        f"{len(item_ids)} posters of {dataset.name}; {backbone.name} ({backbone.weights_id}); device {device}; "
+        f"torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
 
     # (c) first: calibration in this run (then remembered) picks the setting the pipeline will use too.
     settings, record = calibrate(backbone, device, force=not args.reuse_calibration)
@@ -89,8 +95,11 @@ def main() -> int:
         result = extract_poster_features(subset, backbone, store=FeatureStore(folder), device=device)
         pipeline_seconds = time.perf_counter() - start
     pipeline_ips = result.n_computed / pipeline_seconds
-    print(f"(b) pipeline: {pipeline_ips:.1f} images/s end to end ({result.settings}; compute loop "
-          f"{result.images_per_s:.1f} images/s), failures {len(result.failures)}", flush=True)
+    print(
+        f"(b) pipeline: {pipeline_ips:.1f} images/s end to end ({result.settings}; compute loop "
+        f"{result.images_per_s:.1f} images/s), failures {len(result.failures)}",
+        flush=True,
+    )
 
     order = {item: row for row, item in enumerate(result.features.item_ids)}
     pipeline = result.features.matrix[[order[i] for i in item_ids]]
@@ -111,10 +120,15 @@ def _subset(dataset, item_ids):
     from dataclasses import replace
 
     items = dataset.items.loc[item_ids]
-    return replace(dataset, name=f"{dataset.name}-bench{len(item_ids)}", items=items,
-                   genres=dataset.genres.loc[item_ids], posters=dataset.posters.loc[item_ids],
-                   trailers=dataset.trailers.loc[item_ids],
-                   ratings=dataset.ratings[dataset.ratings["item_id"].isin(item_ids)])
+    return replace(
+        dataset,
+        name=f"{dataset.name}-bench{len(item_ids)}",
+        items=items,
+        genres=dataset.genres.loc[item_ids],
+        posters=dataset.posters.loc[item_ids],
+        trailers=dataset.trailers.loc[item_ids],
+        ratings=dataset.ratings[dataset.ratings["item_id"].isin(item_ids)],
+    )
 
 
 if __name__ == "__main__":

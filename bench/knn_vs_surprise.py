@@ -52,7 +52,9 @@ def main() -> None:
     ours_rmse = rmse_rows(truth, ours_curve)
 
     start = time.perf_counter()
-    trainset = Dataset.load_from_df(train[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))).build_full_trainset()
+    trainset = Dataset.load_from_df(
+        train[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))
+    ).build_full_trainset()
     algo = KNNWithMeans(sim_options={"name": "cosine", "user_based": True, "min_support": 1}, verbose=False)
     algo.fit(trainset)
     testset = list(zip(test["user_id"].tolist(), test["item_id"].tolist(), truth.tolist()))
@@ -67,11 +69,15 @@ def main() -> None:
     print(f"{'K':>4} {'ours':>8} {'surprise':>9} {'diff':>10}")
     for k, a, b in zip(KS, ours_rmse, surprise_rmse):
         print(f"{k:>4} {a:8.4f} {b:9.4f} {abs(a - b):10.2e}")
-    print(f"largest per-prediction difference: {np.abs(ours_curve - surprise_curve).max():.3e}; "
-          f"pairs with an unknown user/item (global mean): {int(model.last_unknown_.sum())}")
+    print(
+        f"largest per-prediction difference: {np.abs(ours_curve - surprise_curve).max():.3e}; "
+        f"pairs with an unknown user/item (global mean): {int(model.last_unknown_.sum())}"
+    )
     max_rmse_diff = float(np.abs(ours_rmse - surprise_rmse).max())
-    print(f"ours_s={ours_s:.3f} surprise_s={surprise_s:.2f} ratio={surprise_s / ours_s:.1f} "
-          f"max_rmse_diff={max_rmse_diff:.2e}")
+    print(
+        f"ours_s={ours_s:.3f} surprise_s={surprise_s:.2f} ratio={surprise_s / ours_s:.1f} "
+        f"max_rmse_diff={max_rmse_diff:.2e}"
+    )
 
 
 if __name__ == "__main__":

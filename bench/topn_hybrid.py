@@ -71,9 +71,11 @@ def main() -> None:
     result = run_topn_study(dataset, features)
     at10 = result.summary[(result.summary["k"] == 10) & (result.summary["metric"] == "precision")].set_index("alpha")
     print(result.meta)
-    print(f"loop_s={loop_s:.2f} vectorised_s={fast_s:.2f} ratio={loop_s / fast_s:.1f} lists_equal={equal} "
-          f"study_s={result.meta['seconds']:.1f} features={args.features} "
-          f"precision_a1={at10.loc[1.0, 'mean']:.4f} precision_a0.5={at10.loc[0.5, 'mean']:.4f}")
+    print(
+        f"loop_s={loop_s:.2f} vectorised_s={fast_s:.2f} ratio={loop_s / fast_s:.1f} lists_equal={equal} "
+        f"study_s={result.meta['seconds']:.1f} features={args.features} "
+        f"precision_a1={at10.loc[1.0, 'mean']:.4f} precision_a0.5={at10.loc[0.5, 'mean']:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ ui.page_header(
     "and the group's favourite genre cluster, ranked by an SVD of the group's ratings, gives the top-10 — "
     "also for people with no rating history.",
     paper="Balfaqih (2023), A Hybrid Movies Recommendation System Based on Demographics and Facial "
-          "Expression Analysis using Machine Learning",
+    "Expression Analysis using Machine Learning",
     dataset=dataset,
 )
 
@@ -35,8 +35,9 @@ def recommender(token: str, _dataset):
 @st.cache_data(show_spinner="Evaluating the group recommender on a held-out split…", max_entries=4)
 def evaluation(token: str, _dataset, _clusters):
     # Genre clusters depend on genres only, so the fitted ones are reused: same numbers as the CLI.
-    return groups.evaluate_groups(_dataset, n=EVAL_N, test_fraction=EVAL_TEST_FRACTION, seed=EVAL_SEED,
-                                  clusters=_clusters)
+    return groups.evaluate_groups(
+        _dataset, n=EVAL_N, test_fraction=EVAL_TEST_FRACTION, seed=EVAL_SEED, clusters=_clusters
+    )
 
 
 def remembered(kind: str, data: bytes, analyse):
@@ -59,11 +60,18 @@ except ValueError as exc:
 
 # ---- input ---------------------------------------------------------------------------------------
 with ui.controls("Input"):
-    source = st.radio("Source", ["Camera", "Upload image", "Upload short video"], horizontal=True,
-                      key="audience_source")
-    window = st.slider("Sequence window (frames averaged)", 1, 16, pipeline.DEFAULT_WINDOW, key="audience_window",
-                       help="Video frames (sampled at 2 frames/s) and successive camera snapshots are "
-                            "averaged over this many frames per face.")
+    source = st.radio(
+        "Source", ["Camera", "Upload image", "Upload short video"], horizontal=True, key="audience_source"
+    )
+    window = st.slider(
+        "Sequence window (frames averaged)",
+        1,
+        16,
+        pipeline.DEFAULT_WINDOW,
+        key="audience_window",
+        help="Video frames (sampled at 2 frames/s) and successive camera snapshots are "
+        "averaged over this many frames per face.",
+    )
     st.caption("Images are analysed in memory only: nothing is stored on disk or logged.")
 
 result, error = None, None
@@ -85,19 +93,24 @@ try:
                 faces, age, gender, emotion, counts = tracker.averaged()
                 if not faces:
                     raise pipeline.NoFaceError(pipeline.NO_FACE_MESSAGE)
-                result = pipeline.AnalysisResult(image, analyzer().to_results(faces, age, gender, emotion, counts),
-                                                 frames_analysed=tracker.frame, window=window)
+                result = pipeline.AnalysisResult(
+                    image,
+                    analyzer().to_results(faces, age, gender, emotion, counts),
+                    frames_analysed=tracker.frame,
+                    window=window,
+                )
             else:
                 result = analyzer().analyse_image(image)
     elif source == "Upload image":
-        upload = st.file_uploader("Photo with faces", type=["jpg", "jpeg", "png", "webp", "bmp"],
-                                  key="audience_upload")
+        upload = st.file_uploader("Photo with faces", type=["jpg", "jpeg", "png", "webp", "bmp"], key="audience_upload")
         if upload is not None:
             result = remembered("photo", upload.getvalue(), lambda data: analyzer().analyse_image_bytes(data))
     else:
-        upload = st.file_uploader("Short video (a few seconds)", type=["mp4", "webm", "mov", "mkv", "avi"],
-                                  key="audience_video")
+        upload = st.file_uploader(
+            "Short video (a few seconds)", type=["mp4", "webm", "mov", "mkv", "avi"], key="audience_video"
+        )
         if upload is not None:
+
             def analyse_clip(data):
                 progress = ui.StreamlitProgress("Analysing frames…")
                 try:
@@ -122,27 +135,50 @@ else:
     with left:
         ui.show_figure(viz.faces_figure(result.image, faces), "audience_faces", key="audience_faces", export=False)
         if result.frames_analysed > 1:
-            st.caption(f"{result.frames_analysed} frames analysed; probabilities averaged over the last "
-                       f"{result.window} frames per face.")
+            st.caption(
+                f"{result.frames_analysed} frames analysed; probabilities averaged over the last "
+                f"{result.window} frames per face."
+            )
     with right:
         st.subheader(f"{len(faces)} face{'s' if len(faces) != 1 else ''} found")
-        st.dataframe(pd.DataFrame([{
-            "face": f"#{i + 1}", "age band": f.age_band, "age (est.)": round(f.age, 1),
-            "P(band)": round(f.age_band_confidence, 2), "gender": f.gender, "P(gender)": round(f.gender_confidence, 2),
-            "emotion": f.emotion, "P(emotion)": round(f.emotion_confidence, 2), "frames": f.frames,
-        } for i, f in enumerate(faces)]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "face": f"#{i + 1}",
+                        "age band": f.age_band,
+                        "age (est.)": round(f.age, 1),
+                        "P(band)": round(f.age_band_confidence, 2),
+                        "gender": f.gender,
+                        "P(gender)": round(f.gender_confidence, 2),
+                        "emotion": f.emotion,
+                        "P(emotion)": round(f.emotion_confidence, 2),
+                        "frames": f.frames,
+                    }
+                    for i, f in enumerate(faces)
+                ]
+            ),
+            hide_index=True,
+        )
         chosen = 0
         if len(faces) > 1:
-            st.info(f"Several faces found: recommending for one face at a time (largest first).")
-            chosen = st.selectbox("Recommend for face", range(len(faces)), format_func=lambda i: f"#{i + 1}",
-                                  key="audience_face")
+            st.info("Several faces found: recommending for one face at a time (largest first).")
+            chosen = st.selectbox(
+                "Recommend for face", range(len(faces)), format_func=lambda i: f"#{i + 1}", key="audience_face"
+            )
         face = faces[chosen]
         emotions = ["(none)"] + list(groups.EMOTION_GENRE_PREFERENCES)
-        emotion_choice = st.selectbox("Emotion used", emotions, index=emotions.index(face.emotion),
-                                      key=f"audience_emotion_{chosen}_{face.emotion}")
+        emotion_choice = st.selectbox(
+            "Emotion used",
+            emotions,
+            index=emotions.index(face.emotion),
+            key=f"audience_emotion_{chosen}_{face.emotion}",
+        )
 
-    with st.expander("Emotion → genre preference table (editable; MovieLens has no emotion labels, so these "
-                     "weights are an assumption)"):
+    with st.expander(
+        "Emotion → genre preference table (editable; MovieLens has no emotion labels, so these "
+        "weights are an assumption)"
+    ):
         table_frame = pd.DataFrame(groups.EMOTION_GENRE_PREFERENCES).T.reindex(columns=dataset.genre_names).fillna(0.0)
         edited = st.data_editor(table_frame, key="audience_emotion_table")
         emotion_table = {emotion: row.to_dict() for emotion, row in edited.iterrows()}
@@ -155,28 +191,41 @@ else:
         st.stop()
     group = f"{rec.age_band or 'all ages'} · {rec.gender or 'all genders'}"
     st.subheader(f"Top-10 for group {group}" + (f" · {emotion}" if emotion else ""))
-    st.caption(f"{rec.n_members} users in the group; favoured genre cluster {rec.favoured_cluster}."
-               + (" The face's own group was too small, so it was widened." if rec.widened else ""))
-    ui.poster_cards(dataset, rec.items["item_id"].tolist(),
-                    captions=[f"{dataset.items.loc[i, 'title']} · {s:.2f}"
-                              for i, s in zip(rec.items["item_id"], rec.items["score"])])
+    st.caption(
+        f"{rec.n_members} users in the group; favoured genre cluster {rec.favoured_cluster}."
+        + (" The face's own group was too small, so it was widened." if rec.widened else "")
+    )
+    ui.poster_cards(
+        dataset,
+        rec.items["item_id"].tolist(),
+        captions=[
+            f"{dataset.items.loc[i, 'title']} · {s:.2f}" for i, s in zip(rec.items["item_id"], rec.items["score"])
+        ],
+    )
 
 # ---- model and evaluation ----------------------------------------------------------------------------
 st.divider()
 left, right = st.columns(2)
 with left:
     ui.show_figure(viz.elbow_figure(model.clusters_.elbow_, model.clusters_.k_), "audience_elbow", key="audience_elbow")
-    st.caption(f"Chosen k = {model.clusters_.k_}: the point of the WCSS curve farthest from the chord "
-               "between k = 2 and k = 20.")
+    st.caption(
+        f"Chosen k = {model.clusters_.k_}: the point of the WCSS curve farthest from the chord "
+        "between k = 2 and k = 20."
+    )
 with right:
-    ui.show_figure(viz.cluster_composition_figure(model.clusters_.composition(dataset.genres)),
-                   "audience_clusters", key="audience_clusters")
+    ui.show_figure(
+        viz.cluster_composition_figure(model.clusters_.composition(dataset.genres)),
+        "audience_clusters",
+        key="audience_clusters",
+    )
 
 st.subheader("Evaluation: group recommender vs. most popular in the group")
-st.caption(f"Per-user hold-out of {EVAL_TEST_FRACTION:.0%} of ratings (seed {EVAL_SEED}); relevant = held-out movies "
-           f"rated ≥ 4; lists of N = {EVAL_N}. Same numbers as `python -m recsys audience-eval`. "
-           "'group SVD, all clusters' is an ablation: the same SVD scores without the favoured-cluster "
-           "filter, showing what the genre-cluster step adds or costs.")
+st.caption(
+    f"Per-user hold-out of {EVAL_TEST_FRACTION:.0%} of ratings (seed {EVAL_SEED}); relevant = held-out movies "
+    f"rated ≥ 4; lists of N = {EVAL_N}. Same numbers as `python -m recsys audience-eval`. "
+    "'group SVD, all clusters' is an ablation: the same SVD scores without the favoured-cluster "
+    "filter, showing what the genre-cluster step adds or costs."
+)
 table = evaluation(token, dataset, model.clusters_)
 facet = st.radio("Break down by", ["age band", "gender"], horizontal=True, key="audience_facet")
 ui.show_figure(viz.evaluation_bars(table, facet), "audience_evaluation", key="audience_eval_bars")

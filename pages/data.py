@@ -54,9 +54,7 @@ ui.show_figure(viz.genre_bars(genre_counts), "items_per_genre", key="data_genres
 
 st.subheader("Summary")
 ui.show_table(coverage, "media_coverage", key="data_cov_table", hide_index=True)
-ui.csv_download(
-    pd.DataFrame([summary]), "dataset_summary", key="data_summary", label="Download summary (CSV)"
-)
+ui.csv_download(pd.DataFrame([summary]), "dataset_summary", key="data_summary", label="Download summary (CSV)")
 
 if n_posters:
     st.subheader("Sample posters")

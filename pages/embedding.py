@@ -51,14 +51,21 @@ with ui.controls():
 
 table = coordinates(token, options[label], method, int(dims))
 colour, continuous = viz.colour_values(table, dataset, colour_by)
-fig = viz.embedding_scatter(table, colour, continuous, dims=int(dims), marker_size=marker_size,
-                            title=f"{label} — {method.upper()} ({len(table):,} items)")
+fig = viz.embedding_scatter(
+    table,
+    colour,
+    continuous,
+    dims=int(dims),
+    marker_size=marker_size,
+    title=f"{label} — {method.upper()} ({len(table):,} items)",
+)
 if sprites and dims == 2:
     shown = table["item_id"].iloc[np.linspace(0, len(table) - 1, min(120, len(table))).astype(int)]
     drawn = viz.add_sprites(fig, table, sprite_thumbnails(token, tuple(int(i) for i in shown)))
     st.caption(f"{drawn} poster sprites drawn (evenly spread sample).")
-event = ui.show_figure(fig, f"embedding_{method}_{dims}d", key="emb_map", on_select="rerun",
-                       selection_mode=("points", "box", "lasso"))
+event = ui.show_figure(
+    fig, f"embedding_{method}_{dims}d", key="emb_map", on_select="rerun", selection_mode=("points", "box", "lasso")
+)
 
 selected = viz.selected_item_ids(event.selection if event is not None and getattr(event, "selection", None) else None)
 if selected:
@@ -83,15 +90,23 @@ if trailer_sources:
     else:
         ids = list(sequences)
         default = ids[: min(6, len(ids))]
-        picked = t3.multiselect("Movies", ids, default=default, format_func=lambda i: dataset.items.loc[i, "title"],
-                                key="emb_traj_movies")
+        picked = t3.multiselect(
+            "Movies", ids, default=default, format_func=lambda i: dataset.items.loc[i, "title"], key="emb_traj_movies"
+        )
         if picked:
             stacked = np.concatenate([sequences[i] for i in ids])
             coords = projection.project_cached(stacked, "pca", 2)
             offsets = np.concatenate([[0], np.cumsum([len(sequences[i]) for i in ids])])
             keep = [ids.index(i) for i in picked]
             frame = pd.concat(
-                [viz.trajectory_frame(coords[offsets[k]:offsets[k + 1]], np.array([0, offsets[k + 1] - offsets[k]]),
-                                      [ids[k]], [dataset.items.loc[ids[k], "title"]]) for k in keep]
+                [
+                    viz.trajectory_frame(
+                        coords[offsets[k] : offsets[k + 1]],
+                        np.array([0, offsets[k + 1] - offsets[k]]),
+                        [ids[k]],
+                        [dataset.items.loc[ids[k], "title"]],
+                    )
+                    for k in keep
+                ]
             )
             ui.show_figure(viz.trajectory_figure(frame), "trailer_trajectories", key="emb_traj")

@@ -34,18 +34,32 @@ with ui.controls():
     c1, c2, c3 = st.columns([2, 1, 1])
     media = c1.radio("Media", ["posters", "trailers"], horizontal=True, key="ex_media")
     backbone = c1.selectbox(
-        "Backbone", names + [OTHER], index=names.index(DEFAULT_BACKBONE), key="ex_backbone",
-        format_func=lambda n: n + ("  (offline weights)" if n in names and catalogue.set_index("name").loc[n, "offline"] else ""),
+        "Backbone",
+        names + [OTHER],
+        index=names.index(DEFAULT_BACKBONE),
+        key="ex_backbone",
+        format_func=lambda n: (
+            n + ("  (offline weights)" if n in names and catalogue.set_index("name").loc[n, "offline"] else "")
+        ),
     )
     if backbone == OTHER:
-        backbone = c1.text_input("timm model name", value="mobilenetv3_small_050", key="ex_other_backbone",
-                                 help="Any name from timm.list_models(); weights 'random' needs no download.").strip()
-    weights = c2.selectbox("Weights", backbones.WEIGHT_CHOICES, key="ex_weights",
-                           help="auto: local file → offline package → timm hub; random = untrained baseline")
+        backbone = c1.text_input(
+            "timm model name",
+            value="mobilenetv3_small_050",
+            key="ex_other_backbone",
+            help="Any name from timm.list_models(); weights 'random' needs no download.",
+        ).strip()
+    weights = c2.selectbox(
+        "Weights",
+        backbones.WEIGHT_CHOICES,
+        key="ex_weights",
+        help="auto: local file → offline package → timm hub; random = untrained baseline",
+    )
     weights_file = c2.text_input("Weights file (optional)", key="ex_weights_file") or None
     pooling = c3.selectbox("Pooling", backbones.POOLINGS, key="ex_pooling")
-    custom_layer = c3.checkbox("Intermediate layer", key="ex_custom_layer",
-                               help="Default: pooled pre-logits (the classifier's input).")
+    custom_layer = c3.checkbox(
+        "Intermediate layer", key="ex_custom_layer", help="Default: pooled pre-logits (the classifier's input)."
+    )
     layer = None
     if custom_layer:
         try:
@@ -75,11 +89,26 @@ if run:
     progress = ui.StreamlitProgress(f"Extracting {media} with {backbone}…")
     try:
         if media == "posters":
-            result = extract_poster_features(dataset, backbone, weights=weights, layer=layer, pooling=pooling,
-                                             weights_file=weights_file, progress=progress)
+            result = extract_poster_features(
+                dataset,
+                backbone,
+                weights=weights,
+                layer=layer,
+                pooling=pooling,
+                weights_file=weights_file,
+                progress=progress,
+            )
         else:
-            result = extract_trailer_features(dataset, backbone, weights=weights, layer=layer, pooling=pooling,
-                                              fps=fps, weights_file=weights_file, progress=progress)
+            result = extract_trailer_features(
+                dataset,
+                backbone,
+                weights=weights,
+                layer=layer,
+                pooling=pooling,
+                fps=fps,
+                weights_file=weights_file,
+                progress=progress,
+            )
     except (backbones.WeightsUnavailableError, ValueError, FileNotFoundError, RuntimeError) as exc:
         progress.empty()
         st.error(str(exc))
@@ -95,8 +124,10 @@ if result is not None:
     m[0].metric("Items", f"{len(result.features):,}")
     m[1].metric("Dimensions", f"{result.features.dim:,}")
     m[2].metric("Device", result.device or "(cache)")
-    m[3].metric("Images/s" if media == "posters" else "Frames/s",
-                "cache hit" if result.cache_hit else f"{result.images_per_s:.1f}")
+    m[3].metric(
+        "Images/s" if media == "posters" else "Frames/s",
+        "cache hit" if result.cache_hit else f"{result.images_per_s:.1f}",
+    )
     st.caption(result.summary())
     if len(result.failures):
         st.warning(f"{len(result.failures)} items failed (listed below); they are left out of the features.")

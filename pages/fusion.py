@@ -22,7 +22,9 @@ token = ui.dataset_token(dataset)
 options = {k: v for k, v in ui.representation_options(dataset).items()}
 labels = list(options)
 cnn = [label for label in labels if options[label].startswith("entry:")]
-default_features = cnn[0] if cnn else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
+default_features = (
+    cnn[0] if cnn else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
+)
 CF_MODELS = ["user KNN", "biased MF"]
 SPLITS = {"kfold": "random k-fold (all items)", "cold_items": "cold-start items (held-out items unseen in training)"}
 
@@ -30,7 +32,9 @@ with ui.controls():
     c1, c2, c3 = st.columns(3)
     cf_name = c1.selectbox("CF model", CF_MODELS, key="fu_cf")
     cf_k = c1.number_input("K neighbours (user KNN)", 5, 200, 40, step=5, key="fu_k")
-    features_label = c2.selectbox("Content model: item features", labels, index=labels.index(default_features), key="fu_features")
+    features_label = c2.selectbox(
+        "Content model: item features", labels, index=labels.index(default_features), key="fu_features"
+    )
     top_m = c2.number_input("Content: most similar rated items (0 = all)", 0, 200, 0, key="fu_topm")
     split_kind = c3.selectbox("Folds", list(SPLITS), format_func=SPLITS.get, key="fu_split")
     n_folds = c3.select_slider("Number of folds", [3, 5, 10], value=5, key="fu_folds")
@@ -50,9 +54,13 @@ def fusion(token: str, cf_name: str, cf_k: int, source: str, top_m: int, split_k
         else:
             cf_factory = lambda: UserKNN(k=cf_k)  # noqa: E731
         progress = ui.StreamlitProgress("Fitting CF and content models per fold…")
-        frame = experiments.fusion_curve(splits, features, cf_model=cf_factory,
-                                         content_model=lambda: ContentPredictor(features, top_m=top_m or None),
-                                         progress=progress)
+        frame = experiments.fusion_curve(
+            splits,
+            features,
+            cf_model=cf_factory,
+            content_model=lambda: ContentPredictor(features, top_m=top_m or None),
+            progress=progress,
+        )
         progress.empty()
         return frame
 
@@ -62,8 +70,13 @@ def fusion(token: str, cf_name: str, cf_k: int, source: str, top_m: int, split_k
 
 curve = fusion(token, cf_name, int(cf_k), options[features_label], int(top_m), split_kind, int(n_folds))
 subsets = list(curve["subset"].unique())
-subset = c5.radio("Items", subsets, horizontal=True, key=f"fu_subset_{split_kind}",
-                  index=subsets.index("cold-start") if split_kind == "cold_items" and "cold-start" in subsets else 0)
+subset = c5.radio(
+    "Items",
+    subsets,
+    horizontal=True,
+    key=f"fu_subset_{split_kind}",
+    index=subsets.index("cold-start") if split_kind == "cold_items" and "cold-start" in subsets else 0,
+)
 
 summary = curves.fusion_summary_table(curve)
 row = summary[(summary["subset"] == subset) & (summary["metric"] == metric.upper())]
@@ -72,7 +85,7 @@ if len(row):
     m = st.columns(4)
     m[0].metric("best k", f"{row['best k']:.2f}")
     m[1].metric(f"{metric.upper()} at best k", f"{row['fused']:.4f}")
-    m[2].metric(f"CF alone (k = 1)", f"{row['CF only (k=1)']:.4f}")
+    m[2].metric("CF alone (k = 1)", f"{row['CF only (k=1)']:.4f}")
     m[3].metric("gain over CF", f"{row['gain over CF']:.4f}", delta=f"{row['gain over CF %']:.2f} %")
 ui.show_figure(curves.fusion_curve_figure(curve, metric, subset), f"fusion_{metric}_{subset}", key="fu_fig")
 st.subheader("Best weight and gain, per item subset and metric")

@@ -29,7 +29,11 @@ if not cnn_labels:
         icon=":material/memory:",
     )
 pixel_default = "poster · raw pixels" if "poster · raw pixels" in labels else labels[-1]
-left_default = cnn_labels[0] if cnn_labels else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
+left_default = (
+    cnn_labels[0]
+    if cnn_labels
+    else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
+)
 
 
 @st.cache_data(show_spinner=False)
@@ -45,15 +49,21 @@ MAX_N = 20
 def precision_curve(token: str, source: str, metric: str) -> pd.DataFrame:
     """precision@1..MAX_N from one neighbour search: changing N redraws without searching again."""
     features = ui.load_representation(token, source, dataset)
-    return ui.disk_cached("genre_precision", f"{token}|{source}|{metric}|{MAX_N}",
-                          lambda: neighbours.genre_precision_curve(features, dataset.genres, MAX_N, metric))
+    return ui.disk_cached(
+        "genre_precision",
+        f"{token}|{source}|{metric}|{MAX_N}",
+        lambda: neighbours.genre_precision_curve(features, dataset.genres, MAX_N, metric),
+    )
 
 
 titles = titles_with_poster(token)
 with ui.controls():
     c1, c2, c3 = st.columns([3, 1, 1])
     query = c1.selectbox(
-        "Movie (type to search by title)", titles.index, format_func=lambda i: titles[i], key="nb_movie",
+        "Movie (type to search by title)",
+        titles.index,
+        format_func=lambda i: titles[i],
+        key="nb_movie",
     )
     n = c2.number_input("N neighbours", 1, MAX_N, 5, key="nb_n")
     metric = c3.radio("Distance", neighbours.METRICS, horizontal=True, key="nb_metric")

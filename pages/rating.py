@@ -22,22 +22,34 @@ RATINGS_ONLY = "ratings only (user KNN)"
 options = ui.representation_options(dataset)
 labels = [RATINGS_ONLY] + list(options)
 cnn = [label for label in options if options[label].startswith("entry:")]
-default = [RATINGS_ONLY, ui.GENRE_REPRESENTATION] + (cnn[:2] if cnn else [l for l in labels if "histogram" in l][:1])
+default = [RATINGS_ONLY, ui.GENRE_REPRESENTATION] + (
+    cnn[:2] if cnn else [lab for lab in labels if "histogram" in lab][:1]
+)
 
 with ui.controls():
     chosen = st.multiselect("Item representations", labels, default=default, key="rp_representations")
     c1, c2, c3, c4 = st.columns(4)
     k_max = c1.number_input("Largest K", 10, 500, 100, step=10, key="rp_kmax")
     k_step = c2.number_input("K step", 1, 100, 10, key="rp_kstep")
-    folds = c3.selectbox("Evaluation", [1, 5, 10], format_func=lambda f: "80/20 holdout" if f == 1 else f"{f}-fold CV",
-                         key="rp_folds")
-    reduce_to = c4.selectbox("Also PCA-reduced CNN features to", [None, 16, 64, 256], key="rp_reduce",
-                             format_func=lambda d: "—" if d is None else f"{d} dims")
+    folds = c3.selectbox(
+        "Evaluation", [1, 5, 10], format_func=lambda f: "80/20 holdout" if f == 1 else f"{f}-fold CV", key="rp_folds"
+    )
+    reduce_to = c4.selectbox(
+        "Also PCA-reduced CNN features to",
+        [None, 16, 64, 256],
+        key="rp_reduce",
+        format_func=lambda d: "—" if d is None else f"{d} dims",
+    )
     metric = st.radio("Metric", ["rmse", "mae"], format_func=str.upper, horizontal=True, key="rp_metric")
     ks = tuple(range(int(k_step) if k_step < k_max else 1, int(k_max) + 1, int(k_step)))
-    k_low, k_high = st.slider("Show K range", min(ks), max(ks), (min(ks), max(ks)),
-                              key=f"rp_krange_{min(ks)}_{max(ks)}",
-                              help="Only crops the drawing: the curves are computed once for all K.")
+    k_low, k_high = st.slider(
+        "Show K range",
+        min(ks),
+        max(ks),
+        (min(ks), max(ks)),
+        key=f"rp_krange_{min(ks)}_{max(ks)}",
+        help="Only crops the drawing: the curves are computed once for all K.",
+    )
 
 
 def folds_of(n_folds: int):
@@ -85,8 +97,13 @@ def r2_table(token: str, names: tuple) -> tuple[pd.DataFrame, dict]:
             continue
         feats = {name: ui.load_representation(token, options[name], dataset)}
         try:
-            rows.append(ui.disk_cached("embedding_r2", f"{token}|{options[name]}",
-                                       lambda: experiments.embedding_r2(dataset.ratings, feats, cv=5, alpha=1.0)))
+            rows.append(
+                ui.disk_cached(
+                    "embedding_r2",
+                    f"{token}|{options[name]}",
+                    lambda feats=feats: experiments.embedding_r2(dataset.ratings, feats, cv=5, alpha=1.0),
+                )
+            )
         except ValueError as exc:
             skipped[name] = str(exc)
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
@@ -105,8 +122,10 @@ with st.expander("All points (tidy frame)"):
     ui.show_table(frame, "rmse_vs_k_points", key="rp_points", hide_index=True)
 
 st.subheader("How much of an item's mean rating do its features explain?")
-st.caption("Ridge regression from item features to the item's mean rating: in-sample R² (what VT2 reports) and "
-           "5-fold cross-validated R² (the honest number).")
+st.caption(
+    "Ridge regression from item features to the item's mean rating: in-sample R² (what VT2 reports) and "
+    "5-fold cross-validated R² (the honest number)."
+)
 r2, r2_skipped = r2_table(token, tuple(chosen))
 for name, reason in r2_skipped.items():
     st.warning(f"No R² for **{name}**: {reason}")

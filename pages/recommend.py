@@ -21,7 +21,9 @@ token = ui.dataset_token(dataset)
 options = ui.representation_options(dataset, media=("posters", "trailers"), genres=True)
 labels = list(options)
 cnn = [label for label in labels if options[label].startswith("entry:")]
-default_features = cnn[0] if cnn else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
+default_features = (
+    cnn[0] if cnn else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
+)
 MODELS = {"CF on ratings (α = 1)": 1.0, "hybrid (α = 0.5)": 0.5, "poster taste only (α = 0)": 0.0}
 NEW_USER = "build my own profile"
 
@@ -69,14 +71,23 @@ def recommend_for(user_id: int, alpha: float, k: int, n: int) -> list[int]:
 users = user_choices(token)
 # In the sidebar, beside the dataset: the lists and the study below are for this dataset × backbone.
 with st.sidebar:
-    features_label = st.selectbox("Backbone (poster features for the visual taste)", labels,
-                                  index=labels.index(default_features), key="rec_features")
+    features_label = st.selectbox(
+        "Backbone (poster features for the visual taste)",
+        labels,
+        index=labels.index(default_features),
+        key="rec_features",
+    )
 with ui.controls():
     c1, c3, c4 = st.columns([3, 1, 1])
     choices = [NEW_USER] + users.index.tolist()
     # default: the user of median activity (among users with liked held-out items), a typical case
-    user = c1.selectbox("User", choices, index=1 + len(users) // 2 if len(users) else 0, key="rec_user",
-                        format_func=lambda u: u if u == NEW_USER else f"user {u} ({users[u]} ratings)")
+    user = c1.selectbox(
+        "User",
+        choices,
+        index=1 + len(users) // 2 if len(users) else 0,
+        key="rec_user",
+        format_func=lambda u: u if u == NEW_USER else f"user {u} ({users[u]} ratings)",
+    )
     k = c3.number_input("K neighbours", 1, 200, 10, key="rec_k")
     n = c4.number_input("N items", 1, MAX_N, 5, key="rec_n")
     chosen_models = st.multiselect("Models", list(MODELS), default=list(MODELS), key="rec_models")
@@ -93,8 +104,9 @@ if user == NEW_USER:
     for position, item_id in enumerate(candidates):
         with columns[position % 5]:
             ui.poster_cards(dataset, [item_id], columns=1, width=110)
-            value = st.select_slider("rating", ["–", 1, 2, 3, 4, 5], value="–", key=f"rec_rate_{item_id}",
-                                     label_visibility="collapsed")
+            value = st.select_slider(
+                "rating", ["–", 1, 2, 3, 4, 5], value="–", key=f"rec_rate_{item_id}", label_visibility="collapsed"
+            )
             if value != "–":
                 ratings[item_id] = float(value)
     if not ratings:
@@ -109,11 +121,18 @@ _, test = split(token)
 liked = set(test.loc[(test["user_id"] == user) & (test["rating"] >= topn_study.LIKED_THRESHOLD), "item_id"])
 
 history = train[train["user_id"] == user].sort_values(["rating", "item_id"], ascending=[False, True])
-with st.expander(f"History of user {user}: {len(history)} training ratings, {len(liked)} liked held-out items",
-                 expanded=False):
-    ui.poster_cards(dataset, history["item_id"].head(10).tolist(),
-                    captions=[f"★{r:g} {dataset.items.loc[i, 'title']}" for i, r in zip(history["item_id"].head(10), history["rating"].head(10))],
-                    columns=10)
+with st.expander(
+    f"History of user {user}: {len(history)} training ratings, {len(liked)} liked held-out items", expanded=False
+):
+    ui.poster_cards(
+        dataset,
+        history["item_id"].head(10).tolist(),
+        captions=[
+            f"★{r:g} {dataset.items.loc[i, 'title']}"
+            for i, r in zip(history["item_id"].head(10), history["rating"].head(10))
+        ],
+        columns=10,
+    )
 
 rows = []
 for column, name in zip(st.columns(max(len(chosen_models), 1)), chosen_models):
@@ -122,8 +141,11 @@ for column, name in zip(st.columns(max(len(chosen_models), 1)), chosen_models):
         st.markdown(f"#### {name}")
         captions = [("✓ " if i in liked else "") + str(dataset.items.loc[i, "title"]) for i in items]
         ui.poster_cards(dataset, items, captions=captions, columns=1, width=min(120, 600 // max(len(chosen_models), 1)))
-        row = {"model": name, "list length": len(items),
-               "genre diversity": rm.genre_count(items, dataset.genres, int(n)) if items else 0}
+        row = {
+            "model": name,
+            "list length": len(items),
+            "genre diversity": rm.genre_count(items, dataset.genres, int(n)) if items else 0,
+        }
         if liked:
             row["precision@N"] = rm.precision_at_n(items, liked, int(n))
             row["recall@N"] = rm.recall_at_n(items, liked, int(n))
@@ -134,8 +156,10 @@ if rows:
 
 st.divider()
 st.subheader("Top-N study over all users")
-st.caption("Does mixing poster taste into CF change precision, recall and diversity for everyone? "
-           "α sweep × K, 95 % confidence intervals, paired tests against α = 1.")
+st.caption(
+    "Does mixing poster taste into CF change precision, recall and diversity for everyone? "
+    "α sweep × K, 95 % confidence intervals, paired tests against α = 1."
+)
 with st.expander("Protocol"):
     st.markdown(topn_study.PROTOCOL)
 
@@ -159,18 +183,26 @@ def study(token: str, source: str, n: int):
 
 run_key = f"rec_study_{token}_{source}_{int(n)}"
 computed_before = ui.disk_cache_path("topn_study", study_cache_key(token, source, int(n))).exists()
-if (st.button("Run study", key="rec_run_study", icon=":material/play_arrow:") or computed_before
-        or st.session_state.get(run_key)):
+if (
+    st.button("Run study", key="rec_run_study", icon=":material/play_arrow:")
+    or computed_before
+    or st.session_state.get(run_key)
+):
     st.session_state[run_key] = True
     result = study(token, source, int(n))
     metrics = sorted(result.summary["metric"].unique())
-    metric = st.selectbox("Metric", metrics, key="rec_study_metric",
-                          index=metrics.index("precision") if "precision" in metrics else 0)
-    st.caption(f"{result.meta.get('users_evaluated', '?')} users evaluated, {result.meta.get('seconds', '?')} s; "
-               f"features: {result.meta.get('features')}.")
+    metric = st.selectbox(
+        "Metric", metrics, key="rec_study_metric", index=metrics.index("precision") if "precision" in metrics else 0
+    )
+    st.caption(
+        f"{result.meta.get('users_evaluated', '?')} users evaluated, {result.meta.get('seconds', '?')} s; "
+        f"features: {result.meta.get('features')}."
+    )
     left, right = st.columns(2)
     with left:
-        ui.show_figure(topn_viz.metric_vs_alpha(result.summary, metric), f"topn_{metric}_vs_alpha", key="rec_study_alpha")
+        ui.show_figure(
+            topn_viz.metric_vs_alpha(result.summary, metric), f"topn_{metric}_vs_alpha", key="rec_study_alpha"
+        )
     with right:
         ui.show_figure(topn_viz.alpha_k_heatmap(result.summary, metric), f"topn_{metric}_heatmap", key="rec_study_heat")
     if 10 in set(result.summary["k"]):

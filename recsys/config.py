@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 DATA_DIR_ENV = "RECSYS_DATA_DIR"
@@ -39,7 +39,7 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
+@cache
 def torch_device_name() -> str:
     """CUDA, then Apple MPS, else CPU; $RECSYS_DEVICE overrides."""
     forced = os.environ.get(DEVICE_ENV)

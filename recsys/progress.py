@@ -6,7 +6,7 @@ tqdm (recsys.data.commands.tqdm_progress); library code calls whichever it was g
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 Progress = Callable[[int, int, str], None]
 

@@ -264,8 +264,17 @@ def styled(fig):
     size = PRESENTATION_FONT_SIZE if presentation() else NORMAL_FONT_SIZE
     fig.update_layout(font=dict(size=size))
     if current_dataset_name() == DEMO_DATASET and not any(a.text == SYNTHETIC_MARK for a in fig.layout.annotations):
-        fig.add_annotation(text=SYNTHETIC_MARK, xref="paper", yref="paper", x=1, y=1.06, xanchor="right",
-                           yanchor="bottom", showarrow=False, font=dict(color="#c0641a", size=size - 2))
+        fig.add_annotation(
+            text=SYNTHETIC_MARK,
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=1.06,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font=dict(color="#c0641a", size=size - 2),
+        )
     return fig
 
 
@@ -379,7 +388,7 @@ def poster_cards(dataset, item_ids, captions=None, columns: int = 5, width: int 
                     continue
                 except Exception:  # noqa: BLE001 - a corrupt file must not take the page down
                     pass
-            st.markdown(f"<div class='poster-missing'>no poster</div>", unsafe_allow_html=True)
+            st.markdown("<div class='poster-missing'>no poster</div>", unsafe_allow_html=True)
             st.caption(caption)
 
 
@@ -448,8 +457,9 @@ def entry_label(row, n_items: int | None = None) -> str:
     return label
 
 
-def representation_options(dataset, media: tuple[str, ...] = ("posters", "trailers"), baselines: bool = True,
-                           genres: bool = True) -> dict[str, str]:
+def representation_options(
+    dataset, media: tuple[str, ...] = ("posters", "trailers"), baselines: bool = True, genres: bool = True
+) -> dict[str, str]:
     """label -> source ("entry:<key>", "baseline:<name>", "genres"), CNN entries first."""
     options: dict[str, str] = {}
     entries = cached_feature_entries(dataset_token(dataset), dataset.name)
@@ -521,8 +531,13 @@ def _disk_cached(dataset, name: str, compute):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
-        np.savez(handle, item_ids=features.item_ids, matrix=features.matrix, name=features.name,
-                 meta=json.dumps(features.meta, default=str))
+        np.savez(
+            handle,
+            item_ids=features.item_ids,
+            matrix=features.matrix,
+            name=features.name,
+            meta=json.dumps(features.meta, default=str),
+        )
     os.replace(tmp, path)
     return features
 
@@ -557,4 +572,3 @@ def disk_cached(kind: str, key: str, compute):
         pickle.dump(value, handle)
     os.replace(tmp, path)
     return value
-

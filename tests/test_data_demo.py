@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.data import demo as demo_module
 from recsys.data import load_dataset
 from recsys.data.demo import GENRES, build_demo, load_demo
-from recsys.data import demo as demo_module
 from recsys.data.posters import open_image
 
 SMALL = {"n_movies": 40, "n_users": 60, "n_trailers": 2}

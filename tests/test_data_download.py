@@ -11,6 +11,7 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from test_data_movielens import write_ml100k
 
 from recsys.data import load_dataset
 from recsys.data.download import (
@@ -21,7 +22,6 @@ from recsys.data.download import (
     extract_archive,
     parse_checksum,
 )
-from test_data_movielens import write_ml100k
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,9 @@ def _md5(data: bytes) -> str:
 
 def test_download_verify_extract_and_load(tmp_path, server, ml100k_zip):
     calls = []
-    folder = download_dataset("ml-100k", tmp_path, url=f"{server}/ml-100k.zip", checksum=_md5(ml100k_zip),
-                              progress=lambda *a: calls.append(a))
+    folder = download_dataset(
+        "ml-100k", tmp_path, url=f"{server}/ml-100k.zip", checksum=_md5(ml100k_zip), progress=lambda *a: calls.append(a)
+    )
     assert folder == tmp_path / "ml-100k" and (folder / "u.data").is_file()
     assert load_dataset("ml-100k", tmp_path).n_ratings == 4
     assert not list(tmp_path.glob(".downloads/*"))  # archive removed, no .part left

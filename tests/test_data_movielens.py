@@ -12,17 +12,35 @@ import pytest
 
 from recsys.data.errors import DataFormatError, DatasetNotFound
 from recsys.data.movielens import (
-    load_ml100k,
     load_ml1m,
+    load_ml100k,
     load_movielens_csv,
     read_ml1m_movies,
     read_ml1m_users,
     year_from_title,
 )
 
-GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-               "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-               "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+GENRES_100K = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 
 
 # ---- generated files -----------------------------------------------------------------------------
@@ -30,20 +48,28 @@ def _flags(*on: int) -> str:
     return "|".join("1" if i in on else "0" for i in range(19))
 
 
-def write_ml100k(folder: Path, ratings: list[str] | None = None, items: list[bytes] | None = None,
-                 users: list[str] | None = None) -> Path:
+def write_ml100k(
+    folder: Path, ratings: list[str] | None = None, items: list[bytes] | None = None, users: list[str] | None = None
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "u.genre").write_text("".join(f"{g}|{i}\n" for i, g in enumerate(GENRES_100K)) + "\n")
-    items = items if items is not None else [
-        f"1|Toy Story (1995)|01-Jan-1995||http://x|{_flags(3, 4, 5)}".encode(),
-        "2|Café Society (1995)|01-Jan-1995||http://x|{}".format(_flags(8)).encode("latin-1"),
-        f"3|unknown|01-Jan-1996||http://x|{_flags(0)}".encode(),
-    ]
+    items = (
+        items
+        if items is not None
+        else [
+            f"1|Toy Story (1995)|01-Jan-1995||http://x|{_flags(3, 4, 5)}".encode(),
+            f"2|Café Society (1995)|01-Jan-1995||http://x|{_flags(8)}".encode("latin-1"),
+            f"3|unknown|01-Jan-1996||http://x|{_flags(0)}".encode(),
+        ]
+    )
     (folder / "u.item").write_bytes(b"\n".join(items) + b"\n")
     users = users if users is not None else ["1|24|M|technician|85711", "2|53|F|other|94043"]
     (folder / "u.user").write_text("\n".join(users) + "\n")
-    ratings = ratings if ratings is not None else [
-        "1\t1\t5\t881250949", "1\t2\t3\t881250950", "2\t1\t4\t881250951", "2\t3\t1\t881250952"]
+    ratings = (
+        ratings
+        if ratings is not None
+        else ["1\t1\t5\t881250949", "1\t2\t3\t881250950", "2\t1\t4\t881250951", "2\t3\t1\t881250952"]
+    )
     (folder / "u.data").write_text("\n".join(ratings) + "\n")
     return folder
 
@@ -51,8 +77,8 @@ def write_ml100k(folder: Path, ratings: list[str] | None = None, items: list[byt
 def write_ml1m(folder: Path, ratings: list[str] | None = None, with_ratings: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "movies.dat").write_bytes(
-        "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Amélie (2001)::Comedy|Romance\n"
-        .encode("latin-1"))
+        "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Amélie (2001)::Comedy|Romance\n".encode("latin-1")
+    )
     (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
     if with_ratings:
         ratings = ratings if ratings is not None else ["1::1::5::978300760", "2::2::3::978302109"]
@@ -60,14 +86,19 @@ def write_ml1m(folder: Path, ratings: list[str] | None = None, with_ratings: boo
     return folder
 
 
-def write_csv_family(folder: Path, ratings: list[str] | None = None, movies: list[str] | None = None,
-                     links: list[str] | None = None) -> Path:
+def write_csv_family(
+    folder: Path, ratings: list[str] | None = None, movies: list[str] | None = None, links: list[str] | None = None
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    movies = movies if movies is not None else [
-        '1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy',
-        '2,"American President, The (1995)",Comedy|Drama|Romance',
-        '3,Some Short (2015),(no genres listed)',
-    ]
+    movies = (
+        movies
+        if movies is not None
+        else [
+            "1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy",
+            '2,"American President, The (1995)",Comedy|Drama|Romance',
+            "3,Some Short (2015),(no genres listed)",
+        ]
+    )
     (folder / "movies.csv").write_text("movieId,title,genres\n" + "\n".join(movies) + "\n", encoding="utf-8")
     ratings = ratings if ratings is not None else ["1,1,4.0,964982703", "1,2,3.5,964981247", "2,3,0.5,964982224"]
     (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(ratings) + "\n")
@@ -124,9 +155,11 @@ def test_ml100k_generated(tmp_path):
 
 
 def test_ml100k_accepts_utf8_reencoded_items(tmp_path):
-    items = [f"1|Café (1995)|01-Jan-1995||u|{_flags(1)}".encode("utf-8"),
-             f"2|B (1995)|01-Jan-1995||u|{_flags(1)}".encode(),
-             f"3|C (1995)|01-Jan-1995||u|{_flags(1)}".encode()]
+    items = [
+        f"1|Café (1995)|01-Jan-1995||u|{_flags(1)}".encode(),
+        f"2|B (1995)|01-Jan-1995||u|{_flags(1)}".encode(),
+        f"3|C (1995)|01-Jan-1995||u|{_flags(1)}".encode(),
+    ]
     dataset = load_ml100k(write_ml100k(tmp_path, items=items))
     assert dataset.items.loc[1, "title"] == "Café (1995)"
 
@@ -157,18 +190,21 @@ def test_year_from_title_takes_last_year():
 OK_RATINGS = ["1\t1\t5\t881250949", "1\t2\t3\t881250950", "2\t1\t4\t881250951", "2\t3\t1\t881250952"]
 
 
-@pytest.mark.parametrize("bad_line, message", [
-    ("2\t3\t1", r"u\.data:3: malformed line: expected 4 fields.*found 3"),
-    ("2\t3\t1\t881250952\t9", r"u\.data:3: malformed line: expected 4 fields.*found 5"),
-    ("2\tthree\t1\t881250952", r"u\.data:3: item_id 'three' is not an integer"),
-    ("2\t3\t7\t881250952", r"u\.data:3: rating 7 outside the scale 1\.\.5"),
-    ("2\t3\t0\t881250952", r"u\.data:3: rating 0 outside"),
-    ("2\t3\t2.5\t881250952", r"u\.data:3: rating 2\.5 outside the scale 1\.\.5 in steps of 1"),
-    ("1\t1\t2\t881250999", r"u\.data:3: duplicate rating of item 1 by user 1 \(first given on line 1\)"),
-    ("2\t99\t2\t881250999", r"u\.data:3: item 99 is not in the item list"),
-    ("7\t1\t2\t881250999", r"u\.data:3: user 7 is not in the user list"),
-    ("", r"u\.data:3: empty line"),
-])
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("2\t3\t1", r"u\.data:3: malformed line: expected 4 fields.*found 3"),
+        ("2\t3\t1\t881250952\t9", r"u\.data:3: malformed line: expected 4 fields.*found 5"),
+        ("2\tthree\t1\t881250952", r"u\.data:3: item_id 'three' is not an integer"),
+        ("2\t3\t7\t881250952", r"u\.data:3: rating 7 outside the scale 1\.\.5"),
+        ("2\t3\t0\t881250952", r"u\.data:3: rating 0 outside"),
+        ("2\t3\t2.5\t881250952", r"u\.data:3: rating 2\.5 outside the scale 1\.\.5 in steps of 1"),
+        ("1\t1\t2\t881250999", r"u\.data:3: duplicate rating of item 1 by user 1 \(first given on line 1\)"),
+        ("2\t99\t2\t881250999", r"u\.data:3: item 99 is not in the item list"),
+        ("7\t1\t2\t881250999", r"u\.data:3: user 7 is not in the user list"),
+        ("", r"u\.data:3: empty line"),
+    ],
+)
 def test_ml100k_rating_errors(tmp_path, bad_line, message):
     ratings = OK_RATINGS[:2] + [bad_line] + OK_RATINGS[2:]
     error = _error(load_ml100k, write_ml100k(tmp_path, ratings=ratings))
@@ -188,9 +224,11 @@ def test_unknown_encoding_is_reported_with_line(tmp_path):
 
 
 def test_ml100k_item_and_user_errors(tmp_path):
-    items = [f"1|A (1995)|01-Jan-1995||u|{_flags(1)}".encode(),
-             f"2|B (1995)|01-Jan-1995||u|{_flags(1)}".replace("|0|0|0|0", "|0|2|0|0", 1).encode(),
-             f"3|C (1995)|01-Jan-1995||u|{_flags(1)}".encode()]
+    items = [
+        f"1|A (1995)|01-Jan-1995||u|{_flags(1)}".encode(),
+        f"2|B (1995)|01-Jan-1995||u|{_flags(1)}".replace("|0|0|0|0", "|0|2|0|0", 1).encode(),
+        f"3|C (1995)|01-Jan-1995||u|{_flags(1)}".encode(),
+    ]
     error = _error(load_ml100k, write_ml100k(tmp_path / "a", items=items))
     assert error.line == 2 and "expected 0 or 1" in str(error)
     items[1] = f"1|B (1995)|01-Jan-1995||u|{_flags(1)}".encode()
@@ -249,11 +287,14 @@ def test_missing_file_names_it(tmp_path):
         load_ml100k(folder)
 
 
-@pytest.mark.parametrize("loader, writer, ratings_file", [
-    (load_ml100k, write_ml100k, "u.data"),
-    (load_ml1m, write_ml1m, "ratings.dat"),
-    (lambda folder: load_movielens_csv(folder, "ml-latest-small"), write_csv_family, "ratings.csv"),
-])
+@pytest.mark.parametrize(
+    "loader, writer, ratings_file",
+    [
+        (load_ml100k, write_ml100k, "u.data"),
+        (load_ml1m, write_ml1m, "ratings.dat"),
+        (lambda folder: load_movielens_csv(folder, "ml-latest-small"), write_csv_family, "ratings.csv"),
+    ],
+)
 def test_a_ratings_file_without_ratings_is_an_error_not_an_empty_dataset(tmp_path, loader, writer, ratings_file):
     folder = writer(tmp_path / "data")
     # empty file, or (CSV) a header with no data line

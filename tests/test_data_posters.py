@@ -36,7 +36,8 @@ def test_matcher_reproduces_reference_mapping(matched, shared_data_dir):
     assert matched["ml1m_movie_id"].notna().sum() >= 1660
     both = matched.join(reference[["ml1m_movie_id"]].rename(columns={"ml1m_movie_id": "reference"}))
     agree = (both["ml1m_movie_id"].astype("float") == both["reference"]) | (
-        both["ml1m_movie_id"].isna() & both["reference"].isna())
+        both["ml1m_movie_id"].isna() & both["reference"].isna()
+    )
     # Measured: all 1,682 rows agree (1,671 matched + 11 unmatched); allow a little slack.
     assert agree.sum() >= 1675, both[~agree]
     assert (matched["match"] == "exact").sum() >= 1600
@@ -47,10 +48,12 @@ def test_normalisation_rules():
     assert normalise_title("Alien³") == normalise_title("Alien 3")
     assert normalise_title("Oscar & Lucinda") == normalise_title("Oscar and Lucinda")
     assert normalise_title("Double vie de Véronique, La") == "doubleviedeveronique"
-    source = pd.DataFrame({"title": ["Boot, Das (1981)", "Howling, The (1981)", "Nothing Alike (1990)"]},
-                          index=[1, 2, 3])
-    target = pd.DataFrame({"title": ["Boat, The (Das Boot) (1981)", "Howling, The (1980)",
-                                     "Something Else (1990)"]}, index=[10, 20, 30])
+    source = pd.DataFrame(
+        {"title": ["Boot, Das (1981)", "Howling, The (1981)", "Nothing Alike (1990)"]}, index=[1, 2, 3]
+    )
+    target = pd.DataFrame(
+        {"title": ["Boat, The (Das Boot) (1981)", "Howling, The (1980)", "Something Else (1990)"]}, index=[10, 20, 30]
+    )
     result = match_titles(source, target)
     assert result["target_id"].tolist()[:2] == [10, 20]
     assert result["match"].tolist()[:2] == ["normalised", "year±1"]
@@ -96,8 +99,11 @@ class _FakeTmdb(BaseHTTPRequestHandler):
             if f"api_key={self.key}" not in self.path:
                 return self._send(401, b'{"status_message": "Invalid API key"}', "application/json")
             tmdb_id = self.path.split("/")[3].split("?")[0]
-            body = {"862": {"poster_path": "/toy.jpg"}, "9087": {"poster_path": None},
-                    "500": {"poster_path": "/broken.jpg"}}.get(tmdb_id)
+            body = {
+                "862": {"poster_path": "/toy.jpg"},
+                "9087": {"poster_path": None},
+                "500": {"poster_path": "/broken.jpg"},
+            }.get(tmdb_id)
             if body is None:
                 return self._send(404, b"{}", "application/json")
             return self._send(200, json.dumps(body).encode(), "application/json")
@@ -129,12 +135,19 @@ def fake_tmdb():
 
 
 def test_tmdb_downloader_against_fake(tmp_path, fake_tmdb, monkeypatch):
-    items = pd.DataFrame({"tmdb_id": pd.array([862, 9087, 500, None, 404], dtype="Int64")},
-                         index=pd.Index([1, 2, 3, 4, 5], name="item_id"))
+    items = pd.DataFrame(
+        {"tmdb_id": pd.array([862, 9087, 500, None, 404], dtype="Int64")},
+        index=pd.Index([1, 2, 3, 4, 5], name="item_id"),
+    )
     monkeypatch.setenv("TMDB_API_KEY", _FakeTmdb.key)
     calls = []
-    report = download_tmdb_posters(items, tmp_path / "posters", api_url=f"{fake_tmdb}/3",
-                                   image_url=f"{fake_tmdb}/img", progress=lambda *a: calls.append(a))
+    report = download_tmdb_posters(
+        items,
+        tmp_path / "posters",
+        api_url=f"{fake_tmdb}/3",
+        image_url=f"{fake_tmdb}/img",
+        progress=lambda *a: calls.append(a),
+    )
     status = report.set_index("item_id")["status"].to_dict()
     assert status == {1: "saved", 2: "no_poster", 3: "error", 4: "no_tmdb_id", 5: "error"}
     assert open_image(tmp_path / "posters" / "1.jpg").size == (30, 45)
@@ -143,15 +156,17 @@ def test_tmdb_downloader_against_fake(tmp_path, fake_tmdb, monkeypatch):
     assert not any(_FakeTmdb.key in str(d) for d in report["detail"])
     # second run keeps what it has (resumable) and asks nothing for item 1
     _FakeTmdb.seen = []
-    again = download_tmdb_posters(items.loc[[1]], tmp_path / "posters", api_url=f"{fake_tmdb}/3",
-                                  image_url=f"{fake_tmdb}/img")
+    again = download_tmdb_posters(
+        items.loc[[1]], tmp_path / "posters", api_url=f"{fake_tmdb}/3", image_url=f"{fake_tmdb}/img"
+    )
     assert again["status"].tolist() == ["exists"] and _FakeTmdb.seen == []
 
 
 def test_tmdb_wrong_key_and_missing_key_never_leak(tmp_path, fake_tmdb, monkeypatch):
     items = pd.DataFrame({"tmdb_id": pd.array([862], dtype="Int64")}, index=pd.Index([1], name="item_id"))
-    report = download_tmdb_posters(items, tmp_path, api_key="wrong-key-456", api_url=f"{fake_tmdb}/3",
-                                   image_url=f"{fake_tmdb}/img")
+    report = download_tmdb_posters(
+        items, tmp_path, api_key="wrong-key-456", api_url=f"{fake_tmdb}/3", image_url=f"{fake_tmdb}/img"
+    )
     assert report["status"].tolist() == ["error"] and "401" in report["detail"].iloc[0]
     assert "wrong-key-456" not in report.to_string()
     monkeypatch.delenv("TMDB_API_KEY", raising=False)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from test_data_movielens import write_csv_family, write_ml100k
 
 from recsys.config import PROJECT_ROOT
 from recsys.data import (
@@ -17,7 +18,6 @@ from recsys.data import (
     default_dataset_name,
     load_dataset,
 )
-from test_data_movielens import write_csv_family, write_ml100k
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def ml100k(shared_data_dir):
 
 def test_registry_names_urls_and_checksums():
     assert list(DATASETS) == ["demo", "ml-100k", "ml-1m", "ml-latest-small", "ml-20m", "ml-25m"]
-    for name, info in DATASETS.items():
+    for _name, info in DATASETS.items():
         if info.synthetic:
             continue
         assert info.url == f"https://files.grouplens.org/datasets/movielens/{info.folder}.zip"
@@ -85,8 +85,13 @@ def test_available_and_default(tmp_path, monkeypatch):
     table = available_datasets()
     assert list(table.columns) == ["name", "present", "synthetic", "description", "size", "url", "folder"]
     assert table.set_index("name")["present"].to_dict() == {
-        "demo": True, "ml-100k": False, "ml-1m": False, "ml-latest-small": False, "ml-20m": False,
-        "ml-25m": False}
+        "demo": True,
+        "ml-100k": False,
+        "ml-1m": False,
+        "ml-latest-small": False,
+        "ml-20m": False,
+        "ml-25m": False,
+    }
     assert default_dataset_name() == "demo"
     write_ml100k(tmp_path / "ml-100k")
     assert default_dataset_name() == "ml-100k"
@@ -96,7 +101,11 @@ def test_available_and_default(tmp_path, monkeypatch):
 def test_cli_info_json(shared_data_dir):
     result = subprocess.run(
         [sys.executable, "-m", "recsys", "info", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir), "--json"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1

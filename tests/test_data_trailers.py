@@ -40,16 +40,25 @@ def test_real_mapping_and_availability(shared_data_dir):
 
 def test_vt2_rules_on_generated_metadata(tmp_path):
     path = tmp_path / "ml-youtube.csv"
-    path.write_text("youtubeId,movieId,title\n"
-                    "AAAAAAAAAAA,1,Toy Story (1995)\nBBBBBBBBBBB,2,Jumanji (1995)\n"
-                    "CCCCCCCCCCC,3,Heat (1995)\nDDDDDDDDDDD,4,Casino (1995)\nEEEEEEEEEEE,5,Babe (1995)\n")
+    path.write_text(
+        "youtubeId,movieId,title\n"
+        "AAAAAAAAAAA,1,Toy Story (1995)\nBBBBBBBBBBB,2,Jumanji (1995)\n"
+        "CCCCCCCCCCC,3,Heat (1995)\nDDDDDDDDDDD,4,Casino (1995)\nEEEEEEEEEEE,5,Babe (1995)\n"
+    )
     mapping = read_youtube_mapping(path)
-    metadata = pd.DataFrame({
-        "youtube_id": ["AAAAAAAAAAA", "BBBBBBBBBBB", "CCCCCCCCCCC", "DDDDDDDDDDD", "EEEEEEEEEEE"],
-        "title": ["Toy Story - Trailer", "Jumanji FULL MOVIE HD", "Heat part 2 of 12",
-                  "Casino official trailer", "Babe trailer"],
-        "duration": ["PT2M30S", "PT1H40M", "600", "PT10M1S", 95],
-    })
+    metadata = pd.DataFrame(
+        {
+            "youtube_id": ["AAAAAAAAAAA", "BBBBBBBBBBB", "CCCCCCCCCCC", "DDDDDDDDDDD", "EEEEEEEEEEE"],
+            "title": [
+                "Toy Story - Trailer",
+                "Jumanji FULL MOVIE HD",
+                "Heat part 2 of 12",
+                "Casino official trailer",
+                "Babe trailer",
+            ],
+            "duration": ["PT2M30S", "PT1H40M", "600", "PT10M1S", 95],
+        }
+    )
     kept, report = clean_youtube_mapping(mapping, metadata=metadata)
     assert kept["item_id"].tolist() == [1, 5]
     rules = _dropped(report)
@@ -78,8 +87,10 @@ def test_local_folder_ids_and_yt_dlp_explanation(tmp_path):
     paths = trailer_paths([10, 11, 12, 13], tmp_path)
     assert paths.notna().tolist() == [True, True, False, False]
     mapping = pd.DataFrame({"youtube_id": ["AAAAAAAAAAA"], "item_id": [260], "title": ["Star Wars"]})
-    items = pd.DataFrame({"title": ["Star Wars (1977)", "x"], "ml1m_movie_id": pd.array([260, None], dtype="Int64")},
-                         index=pd.Index([50, 51], name="item_id"))
+    items = pd.DataFrame(
+        {"title": ["Star Wars (1977)", "x"], "ml1m_movie_id": pd.array([260, None], dtype="Int64")},
+        index=pd.Index([50, 51], name="item_id"),
+    )
     ids = youtube_ids_for(items, mapping)
     assert ids.loc[50] == "AAAAAAAAAAA" and ids.loc[51] is None
     commands = youtube_download_commands(ids, tmp_path)
@@ -88,10 +99,13 @@ def test_local_folder_ids_and_yt_dlp_explanation(tmp_path):
         download_youtube_trailers(ids, tmp_path)
 
 
-@pytest.mark.parametrize("bad_line, found", [
-    ("BBBBBBBBBBB,2", 2),                  # used to load with a blank title
-    ("BBBBBBBBBBB,2,Title,extra,more", 5),  # used to blame movieId 'extra' (pandas shifted the columns)
-])
+@pytest.mark.parametrize(
+    "bad_line, found",
+    [
+        ("BBBBBBBBBBB,2", 2),  # used to load with a blank title
+        ("BBBBBBBBBBB,2,Title,extra,more", 5),  # used to blame movieId 'extra' (pandas shifted the columns)
+    ],
+)
 def test_mapping_line_with_wrong_field_count_is_named(tmp_path, bad_line, found):
     path = tmp_path / "yt.csv"
     path.write_text(f'youtubeId,movieId,title\nAAAAAAAAAAA,1,"Title, with comma"\n{bad_line}\n')

@@ -19,8 +19,22 @@ def test_parse_grid():
 
 def test_rmse_k_command_writes_table(shared_data_dir, tmp_path, capsys):
     out = tmp_path / "rmse.csv"
-    code = main(["evaluate", "rmse-k", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir),
-                 "--representations", "ratings,genre", "--k", "20,60", "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "rmse-k",
+            "--dataset",
+            "ml-100k",
+            "--data-dir",
+            str(shared_data_dir),
+            "--representations",
+            "ratings,genre",
+            "--k",
+            "20,60",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("best_genre=K") and "best_ratings=K" in lines[-1]
@@ -34,7 +48,8 @@ def test_r2_command_and_errors(shared_data_dir, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("genre:r2_in=")
     assert main(["evaluate", "r2", "--data-dir", str(shared_data_dir), "--features", "smell"]) == 1
     assert "unknown representation" in capsys.readouterr().err
-    code = main(["evaluate", "rmse-k", "--data-dir", str(shared_data_dir),
-                 "--representations", "poster:resnet18", "--k", "10"])
+    code = main(
+        ["evaluate", "rmse-k", "--data-dir", str(shared_data_dir), "--representations", "poster:resnet18", "--k", "10"]
+    )
     assert code == 1
     assert "not extracted yet" in capsys.readouterr().err

@@ -40,8 +40,9 @@ def test_rmse_vs_k_matches_direct_fits(ratings):
     frame, features = ratings
     splits = make_splits(frame, "kfold", seed=0, n_folds=3)
     calls = []
-    result = rmse_vs_k(splits, {"ratings": None, "traits": features}, ks=[5, 20],
-                       progress=lambda d, t, m: calls.append((d, t)))
+    result = rmse_vs_k(
+        splits, {"ratings": None, "traits": features}, ks=[5, 20], progress=lambda d, t, m: calls.append((d, t))
+    )
     assert list(result.columns[:5]) == ["representation", "fold", "k", "rmse", "mae"]
     assert len(result) == 2 * 3 * 2 and calls[-1] == (6, 6)
     fold = splits[1]

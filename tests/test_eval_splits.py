@@ -13,8 +13,13 @@ from recsys.eval.splits import cached_splits, load_splits, make_splits, save_spl
 def ratings():
     rng = np.random.default_rng(0)
     n = 3000
-    frame = pd.DataFrame({"user_id": rng.integers(1, 80, n), "item_id": rng.integers(1, 120, n),
-                          "rating": rng.integers(1, 6, n).astype(np.float32)})
+    frame = pd.DataFrame(
+        {
+            "user_id": rng.integers(1, 80, n),
+            "item_id": rng.integers(1, 120, n),
+            "rating": rng.integers(1, 6, n).astype(np.float32),
+        }
+    )
     return frame.drop_duplicates(["user_id", "item_id"]).reset_index(drop=True)
 
 

@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 import pytest
-from media_helpers import mp4_bytes as write_mp4
 import torch
+from media_helpers import mp4_bytes as write_mp4
 
 pytest.importorskip("facenet_pytorch")
 pytest.importorskip("onnxruntime")
@@ -102,11 +102,14 @@ def test_several_faces_are_all_reported_largest_first(analyzer, astronaut):
     assert all(f.emotion == "happy" and f.gender == "F" for f in faces)
 
 
-@pytest.mark.parametrize("payload, error", [
-    (b"", pipeline.UnsupportedInputError),
-    (b"%PDF-1.4 definitely not an image", pipeline.UnsupportedInputError),
-    (b"\xff\xd8\xff\xe0" + b"\x00" * 100, pipeline.UnsupportedInputError),  # truncated JPEG
-])
+@pytest.mark.parametrize(
+    "payload, error",
+    [
+        (b"", pipeline.UnsupportedInputError),
+        (b"%PDF-1.4 definitely not an image", pipeline.UnsupportedInputError),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 100, pipeline.UnsupportedInputError),  # truncated JPEG
+    ],
+)
 def test_unusable_uploads_get_a_clear_message(payload, error):
     with pytest.raises(error) as info:
         pipeline.decode_image(payload)
@@ -188,7 +191,8 @@ def test_plain_nms_matches_torchvision():
     idxs = torch.randint(0, 3, (200,), generator=generator)
     assert nms(boxes, scores, 0.5).tolist() == tv.nms(boxes, scores, 0.5).tolist()
     assert sorted(batched_nms(boxes, scores, idxs, 0.5).tolist()) == sorted(
-        tv.batched_nms(boxes, scores, idxs, 0.5).tolist())
+        tv.batched_nms(boxes, scores, idxs, 0.5).tolist()
+    )
 
 
 def test_similarity_transform_recovers_rotation_scale_shift():
@@ -229,8 +233,9 @@ def test_cli_reads_faces_from_a_photo_and_prints_the_group_top_10(tmp_path, shar
 
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(jpeg_bytes(astronaut))
-    assert main(["audience-eval", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir),
-                 "--image", str(photo)]) == 0
+    assert (
+        main(["audience-eval", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir), "--image", str(photo)]) == 0
+    )
     out = capsys.readouterr().out
     face_lines = [line for line in out.splitlines() if line.startswith("face ")]
     assert len(face_lines) == 1 and " F (" in face_lines[0] and "happy" in face_lines[0]

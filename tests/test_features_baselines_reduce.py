@@ -27,8 +27,10 @@ def coloured_dataset(tmp_path_factory):
     paths[4] = str(folder / "4.jpg")
     paths[5] = None
     ids = sorted(paths)
-    items = pd.DataFrame({"title": [f"m{i}" for i in ids], "year": pd.array([1999] * 5, dtype="Int64")},
-                         index=pd.Index(ids, name="item_id"))
+    items = pd.DataFrame(
+        {"title": [f"m{i}" for i in ids], "year": pd.array([1999] * 5, dtype="Int64")},
+        index=pd.Index(ids, name="item_id"),
+    )
     genres = pd.DataFrame({"Action": [1, 0, 1, 0, 0], "Comedy": [0, 1, 1, 0, 1]}, index=items.index, dtype=np.uint8)
     ratings = pd.DataFrame({"user_id": [1], "item_id": [1], "rating": [5.0], "timestamp": [0]})
     return Dataset("colours", ratings, items, genres, posters=pd.Series([paths[i] for i in ids], index=items.index))

@@ -29,6 +29,19 @@ def test_extract_command_writes_and_reuses_the_store(shared_data_dir, capsys):
 def test_extract_command_reports_bad_options(shared_data_dir, capsys):
     code = main(["extract", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir), "--fps", "2", "--limit", "2"])
     assert code == 1 and "--media trailers" in capsys.readouterr().err
-    code = main(["extract", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir), "--limit", "2",
-                 "--backbone", "resnet10t", "--weights", "offline"])
+    code = main(
+        [
+            "extract",
+            "--dataset",
+            "ml-100k",
+            "--data-dir",
+            str(shared_data_dir),
+            "--limit",
+            "2",
+            "--backbone",
+            "resnet10t",
+            "--weights",
+            "offline",
+        ]
+    )
     assert code == 1 and "weights_file" in capsys.readouterr().err

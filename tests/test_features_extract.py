@@ -21,11 +21,19 @@ N_GOOD = 10
 
 def make_dataset(name: str, posters: dict[int, str | None]) -> Dataset:
     ids = sorted(posters)
-    items = pd.DataFrame({"title": [f"movie {i}" for i in ids], "year": pd.array([2000] * len(ids), dtype="Int64")},
-                         index=pd.Index(ids, name="item_id"))
+    items = pd.DataFrame(
+        {"title": [f"movie {i}" for i in ids], "year": pd.array([2000] * len(ids), dtype="Int64")},
+        index=pd.Index(ids, name="item_id"),
+    )
     genres = pd.DataFrame({"Drama": np.ones(len(ids), np.uint8)}, index=items.index)
-    ratings = pd.DataFrame({"user_id": [1] * len(ids), "item_id": ids, "rating": np.full(len(ids), 4.0, np.float32),
-                            "timestamp": np.zeros(len(ids), np.int64)})
+    ratings = pd.DataFrame(
+        {
+            "user_id": [1] * len(ids),
+            "item_id": ids,
+            "rating": np.full(len(ids), 4.0, np.float32),
+            "timestamp": np.zeros(len(ids), np.int64),
+        }
+    )
     series = pd.Series([posters[i] for i in ids], index=items.index, dtype=object)
     return Dataset(name, ratings, items, genres, posters=series)
 
@@ -62,8 +70,14 @@ def test_failures_are_listed_and_second_run_is_a_cache_hit(poster_dir, lite0, tm
     dataset = make_dataset("generated", poster_dir)
     store = FeatureStore(tmp_path / "store", chunk_size=4)
     calls = []
-    result = extract_poster_features(dataset, lite0, store=store, batch_size=4, num_workers=0,
-                                     progress=lambda done, total, message: calls.append((done, total)))
+    result = extract_poster_features(
+        dataset,
+        lite0,
+        store=store,
+        batch_size=4,
+        num_workers=0,
+        progress=lambda done, total, message: calls.append((done, total)),
+    )
     assert sorted(result.features.item_ids.tolist()) == list(range(1, N_GOOD + 1))
     assert result.features.dim == 1280 and np.isfinite(result.features.matrix).all()
     reasons = result.failures.set_index("item_id")["reason"]
@@ -92,8 +106,14 @@ def test_failures_are_listed_and_second_run_is_a_cache_hit(poster_dir, lite0, tm
 
 def test_pipeline_matches_one_image_at_a_time_with_workers(poster_dir, lite0, tmp_path):
     good = {i: poster_dir[i] for i in range(1, 7)}
-    result = extract_poster_features(make_dataset("workers", good), lite0, store=FeatureStore(tmp_path),
-                                     batch_size=3, num_workers=1, channels_last=True)
+    result = extract_poster_features(
+        make_dataset("workers", good),
+        lite0,
+        store=FeatureStore(tmp_path),
+        batch_size=3,
+        num_workers=1,
+        channels_last=True,
+    )
     with torch.inference_mode():
         for item_id, path in good.items():
             single = lite0.extract(lite0.transform(Image.open(path).convert("RGB"))[None]).numpy()[0]
@@ -111,7 +131,9 @@ def test_interrupted_run_resumes_from_written_chunks(poster_dir, lite0, tmp_path
             raise KeyboardInterrupt("simulated kill")
 
     with pytest.raises(KeyboardInterrupt):
-        extract_poster_features(dataset, lite0, store=store, batch_size=2, num_workers=0, progress=stop_after_two_chunks)
+        extract_poster_features(
+            dataset, lite0, store=store, batch_size=2, num_workers=0, progress=stop_after_two_chunks
+        )
     assert load_cached_features(dataset, store=store) is None  # partial entries are never served
     resumed = extract_poster_features(dataset, lite0, store=store, batch_size=2, num_workers=0)
     assert resumed.n_computed == 4 and resumed.n_reused == 6 and not resumed.cache_hit
@@ -140,7 +162,9 @@ def test_changed_poster_file_is_a_new_cache_key(poster_dir, lite0, tmp_path):
 def test_png_named_jpg_poster_extracts(shared_data_dir, lite0, tmp_path):
     path = shared_data_dir / "posters-ml1m" / "3575.jpg"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    result = extract_poster_features(make_dataset("png", {3575: str(path)}), lite0, store=FeatureStore(tmp_path), batch_size=1)
+    result = extract_poster_features(
+        make_dataset("png", {3575: str(path)}), lite0, store=FeatureStore(tmp_path), batch_size=1
+    )
     assert result.failures.empty and result.features.item_ids.tolist() == [3575]
     assert np.isfinite(result.features.matrix).all() and np.abs(result.features.matrix).sum() > 0
 
@@ -155,7 +179,8 @@ def test_calibration_is_measured_once_and_remembered(lite0):
     assert chosen in record["measurements"]
     # The fastest setting wins unless a single-thread one is within the robustness margin.
     assert chosen["images_per_s"] == fastest or (
-        chosen["threads"] == 1 and chosen["images_per_s"] * calibration.SINGLE_THREAD_MARGIN >= fastest)
+        chosen["threads"] == 1 and chosen["images_per_s"] * calibration.SINGLE_THREAD_MARGIN >= fastest
+    )
     start = time.perf_counter()
     again, stored = calibration.calibrate(lite0, "cpu")
     assert time.perf_counter() - start < 0.1

@@ -15,7 +15,13 @@ def test_keys_change_with_every_determining_input(tmp_path):
     key = store.entry(base, [3, 1, 2]).directory.name
     assert store.entry(base, [1, 2, 3]).directory.name == key  # item order does not matter
     assert store.entry(base, [1, 2]).directory.name != key
-    for field, value in [("backbone", "c"), ("weights_id", "x"), ("layer", "blocks.5"), ("pooling", "max"), ("fps", 2.0)]:
+    for field, value in [
+        ("backbone", "c"),
+        ("weights_id", "x"),
+        ("layer", "blocks.5"),
+        ("pooling", "max"),
+        ("fps", 2.0),
+    ]:
         assert store.entry({**base, field: value}, [1, 2, 3]).directory.name != key
     assert config_key(base) == config_key(dict(reversed(list(base.items()))))
 

@@ -40,7 +40,12 @@ def videos(tmp_path_factory):
     data = open(long, "rb").read()
     (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
     (folder / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-    return {"long": long, "short": short, "truncated": str(folder / "truncated.mp4"), "noise": str(folder / "noise.mp4")}
+    return {
+        "long": long,
+        "short": short,
+        "truncated": str(folder / "truncated.mp4"),
+        "noise": str(folder / "noise.mp4"),
+    }
 
 
 @pytest.mark.parametrize("fps", [1, 2, 3])
@@ -90,14 +95,21 @@ def test_trailer_extraction_statuses_shapes_and_cache(videos, tmp_path):
     torch.set_num_threads(1)
     ids = [1, 2, 3, 4, 5]
     paths = [videos["long"], videos["short"], videos["truncated"], videos["noise"], None]
-    items = pd.DataFrame({"title": [f"m{i}" for i in ids], "year": pd.array([2001] * 5, dtype="Int64")},
-                         index=pd.Index(ids, name="item_id"))
-    dataset = Dataset("clips", pd.DataFrame({"user_id": [1], "item_id": [1], "rating": [3.0], "timestamp": [0]}),
-                      items, pd.DataFrame({"Drama": np.ones(5, np.uint8)}, index=items.index),
-                      trailers=pd.Series(paths, index=items.index, dtype=object))
+    items = pd.DataFrame(
+        {"title": [f"m{i}" for i in ids], "year": pd.array([2001] * 5, dtype="Int64")},
+        index=pd.Index(ids, name="item_id"),
+    )
+    dataset = Dataset(
+        "clips",
+        pd.DataFrame({"user_id": [1], "item_id": [1], "rating": [3.0], "timestamp": [0]}),
+        items,
+        pd.DataFrame({"Drama": np.ones(5, np.uint8)}, index=items.index),
+        trailers=pd.Series(paths, index=items.index, dtype=object),
+    )
     store = FeatureStore(tmp_path)
-    result = extract_trailer_features(dataset, fps=2, window_sizes=(10, 20), window_stride=5, store=store,
-                                      batch_size=8, num_workers=0)
+    result = extract_trailer_features(
+        dataset, fps=2, window_sizes=(10, 20), window_stride=5, store=store, batch_size=8, num_workers=0
+    )
     assert result.features.item_ids.tolist() == [1, 2] and result.features.dim == 1280
     assert sorted(result.failures["item_id"]) == [3, 4, 5]
     status = result.status.set_index("item_id")

@@ -12,9 +12,25 @@ from recsys.models.groups import GroupRecommender, age_band, knee_of
 GENRES = ["Action", "Comedy", "Drama", "Romance", "Sci-Fi", "Horror"]
 
 
-@pytest.mark.parametrize("age, band", [(7, "<8"), (8, "8-14"), (14, "8-14"), (15, "15-24"), (24, "15-24"),
-                                       (25, "25-37"), (37, "25-37"), (37.6, "25-37"), (38, "38-47"),
-                                       (47, "38-47"), (48, "48-55"), (55, "48-55"), (56, "56+"), (90, "56+")])
+@pytest.mark.parametrize(
+    "age, band",
+    [
+        (7, "<8"),
+        (8, "8-14"),
+        (14, "8-14"),
+        (15, "15-24"),
+        (24, "15-24"),
+        (25, "25-37"),
+        (37, "25-37"),
+        (37.6, "25-37"),
+        (38, "38-47"),
+        (47, "38-47"),
+        (48, "48-55"),
+        (55, "48-55"),
+        (56, "56+"),
+        (90, "56+"),
+    ],
+)
 def test_age_bands_follow_the_paper_plus_remaining_ages(age, band):
     assert age_band(age) == band
 
@@ -46,10 +62,13 @@ def planted_dataset(seed: int = 0):
             flags["Horror"] = 1
         rows.append(flags)
     genres = pd.DataFrame(rows, index=pd.Index(range(1, 91), name="item_id"))[GENRES].astype("uint8")
-    users = pd.DataFrame({
-        "age": [20] * 20 + [50] * 20 + [30] * 20,
-        "gender": ["F"] * 20 + ["M"] * 20 + ["M"] * 10 + ["F"] * 10,
-    }, index=pd.Index(range(1, 61), name="user_id"))
+    users = pd.DataFrame(
+        {
+            "age": [20] * 20 + [50] * 20 + [30] * 20,
+            "gender": ["F"] * 20 + ["M"] * 20 + ["M"] * 10 + ["F"] * 10,
+        },
+        index=pd.Index(range(1, 61), name="user_id"),
+    )
     favourite = {**{u: 2 for u in range(1, 21)}, **{u: 0 for u in range(21, 41)}, **{u: 1 for u in range(41, 61)}}
     ratings = []
     for user in users.index:
@@ -166,8 +185,7 @@ def test_ml100k_evaluation_table(ml100k_table):
     overall = table[table["facet"] == "all"].set_index("method")
     # Every user with a liked held-out movie is scored once per method (ML-100K: ~930 of 943).
     assert 900 <= overall.loc["group recommender", "n_users"] <= 943
-    assert table.loc[table["facet"] == "age band"].groupby("method")["n_users"].sum().eq(
-        overall["n_users"]).all()
+    assert table.loc[table["facet"] == "age band"].groupby("method")["n_users"].sum().eq(overall["n_users"]).all()
     # Both methods find real held-out likes (far above a random list's ~0.006 precision).
     assert (overall["precision"] > 0.03).all()
     f1 = 2 * table["precision"] * table["recall"] / (table["precision"] + table["recall"])

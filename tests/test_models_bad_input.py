@@ -25,8 +25,9 @@ from recsys.models.topn import recommend, recommend_many
 def train():
     rng = np.random.default_rng(0)
     users, items = np.nonzero(rng.random((20, 30)) < 0.5)
-    return pd.DataFrame({"user_id": users + 1, "item_id": items + 1,
-                         "rating": rng.integers(1, 6, len(users)).astype(float)})
+    return pd.DataFrame(
+        {"user_id": users + 1, "item_id": items + 1, "rating": rng.integers(1, 6, len(users)).astype(float)}
+    )
 
 
 @pytest.fixture(scope="module")

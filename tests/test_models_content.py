@@ -20,13 +20,15 @@ def data():
     n_users, n_items = 20, 30
     mask = rng.random((n_users, n_items)) < 0.4
     users, items = np.nonzero(mask)
-    ratings = pd.DataFrame({"user_id": users + 1, "item_id": items + 1,
-                            "rating": rng.integers(1, 6, len(users)).astype(float)})
+    ratings = pd.DataFrame(
+        {"user_id": users + 1, "item_id": items + 1, "rating": rng.integers(1, 6, len(users)).astype(float)}
+    )
     test = ratings.sample(frac=0.25, random_state=0)
     train = ratings.drop(test.index).reset_index(drop=True)
     cold_item = 31  # never rated, but has features
-    test = pd.concat([test, pd.DataFrame({"user_id": [1, 2, 77], "item_id": [cold_item, 999, 3],
-                                          "rating": [4.0, 2.0, 3.0]})]).reset_index(drop=True)
+    test = pd.concat(
+        [test, pd.DataFrame({"user_id": [1, 2, 77], "item_id": [cold_item, 999, 3], "rating": [4.0, 2.0, 3.0]})]
+    ).reset_index(drop=True)
     # Features for items 1..31 except item 5; some vectors point away from others (negative cosine).
     feature_items = np.array([i for i in range(1, 32) if i != 5])
     matrix = rng.normal(size=(len(feature_items), 3))

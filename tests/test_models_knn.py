@@ -18,11 +18,13 @@ def random_ratings(n_users=30, n_items=25, density=0.35, seed=0) -> pd.DataFrame
     rng = np.random.default_rng(seed)
     mask = rng.random((n_users, n_items)) < density
     users, items = np.nonzero(mask)
-    frame = pd.DataFrame({
-        "user_id": users + 100,  # ids that are not codes, to catch id/code mix-ups
-        "item_id": items * 3 + 7,
-        "rating": rng.integers(1, 6, len(users)).astype(np.float64),
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": users + 100,  # ids that are not codes, to catch id/code mix-ups
+            "item_id": items * 3 + 7,
+            "rating": rng.integers(1, 6, len(users)).astype(np.float64),
+        }
+    )
     return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)  # shuffled row order
 
 
@@ -213,7 +215,9 @@ def test_profile_knn_matches_loop_and_k_curve(small, item_features):
     np.testing.assert_allclose(model.predict(test.user_id, test.item_id), expected, atol=1e-9)
     curve = model.predict_k_curve(test.user_id, test.item_id, [2, 4, 50])
     np.testing.assert_array_equal(curve[1], model.predict(test.user_id, test.item_id))
-    np.testing.assert_array_equal(curve[0], ProfileKNN(item_features, k=2).fit(train).predict(test.user_id, test.item_id))
+    np.testing.assert_array_equal(
+        curve[0], ProfileKNN(item_features, k=2).fit(train).predict(test.user_id, test.item_id)
+    )
 
 
 # ---- Surprise on real data ---------------------------------------------------------------------------
@@ -226,9 +230,11 @@ def test_matches_surprise_knn_with_means_on_ml100k(shared_data_dir):
     train, test = make_splits(ratings, "holdout", seed=0, test_size=0.2)[0]
     test = test.sample(3000, random_state=0)  # Surprise's Python loop is slow; a sample suffices
     trainset = surprise.Dataset.load_from_df(
-        train[["user_id", "item_id", "rating"]], surprise.Reader(rating_scale=(1, 5))).build_full_trainset()
-    algo = surprise.KNNWithMeans(sim_options={"name": "cosine", "user_based": True, "min_support": 1},
-                                 verbose=False).fit(trainset)
+        train[["user_id", "item_id", "rating"]], surprise.Reader(rating_scale=(1, 5))
+    ).build_full_trainset()
+    algo = surprise.KNNWithMeans(
+        sim_options={"name": "cosine", "user_based": True, "min_support": 1}, verbose=False
+    ).fit(trainset)
     ks = [10, 100]
     ours = UserKNN(similarity="cosine", min_support=1).fit(train).predict_k_curve(test.user_id, test.item_id, ks)
     for row, k in enumerate(ks):

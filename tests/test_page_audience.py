@@ -43,15 +43,17 @@ def test_page_shows_model_and_the_cli_evaluation_numbers(page, shared_data_dir):
     assert "Balfaqih" in " ".join(c.value for c in page.caption)
     assert any("Take a snapshot" in i.value for i in page.info)
     shown = page.dataframe[-1].value
-    expected = evaluate_groups(load_dataset("ml-100k", data_dir=shared_data_dir), n=10, test_fraction=0.2,
-                               seed=0).round(4)
+    expected = evaluate_groups(
+        load_dataset("ml-100k", data_dir=shared_data_dir), n=10, test_fraction=0.2, seed=0
+    ).round(4)
     assert shown.reset_index(drop=True).equals(expected.reset_index(drop=True))
 
 
 def test_uploaded_photo_gives_faces_and_a_top_10(page):
     page.radio(key="audience_source").set_value("Upload image").run()
     page.file_uploader(key="audience_upload").set_value(
-        ("astronaut.png", png_bytes(skimage_data.astronaut()), "image/png")).run()
+        ("astronaut.png", png_bytes(skimage_data.astronaut()), "image/png")
+    ).run()
     assert not page.exception, page.exception
     assert any(h.value == "1 face found" for h in page.subheader)
     faces = page.dataframe[0].value
@@ -66,7 +68,8 @@ def test_uploaded_photo_gives_faces_and_a_top_10(page):
 def test_photo_without_face_and_non_image_get_messages(page):
     page.radio(key="audience_source").set_value("Upload image").run()
     page.file_uploader(key="audience_upload").set_value(
-        ("coffee.png", png_bytes(skimage_data.coffee()), "image/png")).run()
+        ("coffee.png", png_bytes(skimage_data.coffee()), "image/png")
+    ).run()
     assert not page.exception
     assert any("No face found" in w.value for w in page.warning)
     page.file_uploader(key="audience_upload").set_value(("notes.png", b"plain text, not a picture", "image/png")).run()
@@ -84,7 +87,8 @@ def test_page_through_the_app_on_the_synthetic_demo(tmp_path_factory):
     assert any("synthetic" in w.value for w in app.warning)
     app.radio(key="audience_source").set_value("Upload image").run()
     app.file_uploader(key="audience_upload").set_value(
-        ("astronaut.png", png_bytes(skimage_data.astronaut()), "image/png")).run()
+        ("astronaut.png", png_bytes(skimage_data.astronaut()), "image/png")
+    ).run()
     assert not app.exception, app.exception
     assert any(h.value.startswith("Top-10 for group") for h in app.subheader)
     assert len(app.get("image")) == 10
@@ -101,7 +105,8 @@ def test_camera_sequence_mode_averages_successive_snapshots(page):
     page.toggle(key="audience_camera_sequence").set_value(True).run()
     for shift in (0, 6, 12):
         page.camera_input(key="audience_camera").set_value(
-            ("snap.jpg", jpeg(np.roll(astronaut, shift, axis=1)), "image/jpeg")).run()
+            ("snap.jpg", jpeg(np.roll(astronaut, shift, axis=1)), "image/jpeg")
+        ).run()
         assert not page.exception, page.exception
     faces = page.dataframe[0].value
     assert len(faces) == 1 and faces.loc[0, "frames"] == 3  # three snapshots of one face, one track

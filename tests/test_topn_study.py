@@ -30,8 +30,10 @@ def generated_dataset(seed: int = 0) -> Dataset:
             rows.append((user + 1, item + 101, float(np.clip(np.rint(base), 1, 5)), 0))
     ratings = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
     item_index = pd.Index(np.arange(N_ITEMS) + 101, name="item_id")
-    items = pd.DataFrame({"title": [f"movie {i}" for i in item_index], "year": pd.array([2000] * N_ITEMS, dtype="Int64")},
-                         index=item_index)
+    items = pd.DataFrame(
+        {"title": [f"movie {i}" for i in item_index], "year": pd.array([2000] * N_ITEMS, dtype="Int64")},
+        index=item_index,
+    )
     genre_frame = pd.DataFrame(genres, index=item_index, columns=[f"g{g}" for g in range(N_GENRES)])
     return Dataset(name="generated", ratings=ratings, items=items, genres=genre_frame)
 
@@ -151,8 +153,16 @@ def study(dataset, features):
     from recsys.eval.topn_study import run_topn_study
 
     calls = []
-    result = run_topn_study(dataset, features, alphas=(0.0, 0.5, 1.0), ks=(3, 10), n=5, seed=1,
-                            progress=lambda d, t, m: calls.append((d, t)), n_boot=50)
+    result = run_topn_study(
+        dataset,
+        features,
+        alphas=(0.0, 0.5, 1.0),
+        ks=(3, 10),
+        n=5,
+        seed=1,
+        progress=lambda d, t, m: calls.append((d, t)),
+        n_boot=50,
+    )
     return result, calls
 
 
@@ -238,8 +248,23 @@ def test_figures_build_from_the_study_frames(study, dataset, features):
 def test_cli_prints_the_alpha_k_table_on_real_data(shared_data_dir, capsys):
     from recsys.cli import main
 
-    code = main(["topn", "--dataset", "ml-100k", "--data-dir", str(shared_data_dir), "--features", "genre",
-                 "--alphas", "0.5,1", "--ks", "10", "--metrics", "precision"])
+    code = main(
+        [
+            "topn",
+            "--dataset",
+            "ml-100k",
+            "--data-dir",
+            str(shared_data_dir),
+            "--features",
+            "genre",
+            "--alphas",
+            "0.5,1",
+            "--ks",
+            "10",
+            "--metrics",
+            "precision",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "α=1" in out and "K=10" in out and "Guo's Table 1" in out

@@ -19,7 +19,17 @@ from recsys.data.registry import (
 )
 
 __all__ = [
-    "DATASETS", "Dataset", "DatasetInfo", "DataFormatError", "DatasetNotFound", "MediaError",
-    "attach_posters", "attach_trailers", "available_datasets", "dataset_info",
-    "default_dataset_name", "find_dataset_folder", "load_dataset",
+    "DATASETS",
+    "Dataset",
+    "DatasetInfo",
+    "DataFormatError",
+    "DatasetNotFound",
+    "MediaError",
+    "attach_posters",
+    "attach_trailers",
+    "available_datasets",
+    "dataset_info",
+    "default_dataset_name",
+    "find_dataset_folder",
+    "load_dataset",
 ]

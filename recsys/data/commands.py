@@ -24,8 +24,9 @@ def tqdm_progress(description: str, unit: str = "B", leave: bool = True):
     """
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=description, unit=unit, unit_scale=unit == "B", unit_divisor=1024, leave=leave,
-               file=sys.stderr)
+    bar = tqdm(
+        total=0, desc=description, unit=unit, unit_scale=unit == "B", unit_divisor=1024, leave=leave, file=sys.stderr
+    )
 
     def progress(done: int, total: int, message: str) -> None:
         if total and bar.total != total:
@@ -43,14 +44,16 @@ def dataset_report(dataset) -> dict:
     report = dataset.summary()
     posters = dataset.media_coverage("poster")
     trailers = dataset.media_coverage("trailer")
-    report.update({
-        "ratings_with_poster": posters["ratings"],
-        "items_with_poster_share": round(posters["items_share"], 4),
-        "ratings_with_poster_share": round(posters["ratings_share"], 4),
-        "ratings_with_trailer": trailers["ratings"],
-        "rating_scale": list(dataset.rating_scale),
-        "source_dir": str(dataset.source_dir) if dataset.source_dir else None,
-    })
+    report.update(
+        {
+            "ratings_with_poster": posters["ratings"],
+            "items_with_poster_share": round(posters["items_share"], 4),
+            "ratings_with_poster_share": round(posters["ratings_share"], 4),
+            "ratings_with_trailer": trailers["ratings"],
+            "rating_scale": list(dataset.rating_scale),
+            "source_dir": str(dataset.source_dir) if dataset.source_dir else None,
+        }
+    )
     for key in ("poster_sources", "ml1m_match", "poster_warning", "variance_share"):
         if key in dataset.notes:
             report[key] = dataset.notes[key]
@@ -80,8 +83,7 @@ def _download(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data_dir)
     progress = tqdm_progress(args.name)
     try:
-        folder = download_dataset(args.name, root, progress=progress, force=args.force,
-                                  keep_archive=args.keep_archive)
+        folder = download_dataset(args.name, root, progress=progress, force=args.force, keep_archive=args.keep_archive)
     finally:
         progress.close()
     print(f"{args.name} ready in {folder}")
@@ -105,8 +107,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=None,
-                        help="data directory (default: $RECSYS_DATA_DIR, else ~/.cache/recsys-dashboard/data)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data directory (default: $RECSYS_DATA_DIR, else ~/.cache/recsys-dashboard/data)",
+    )
 
 
 def add_parser(subparsers) -> None:

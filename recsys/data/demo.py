@@ -54,8 +54,20 @@ from recsys.data.dataset import Dataset
 from recsys.progress import Progress
 
 DEMO_VERSION = 2
-GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-          "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"]
+GENRES = [
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Horror",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+]
 # genre -> (RGB colour, shape, pace of the trailer in pixels per frame)
 GENRE_STYLE = {
     "Action": ((214, 48, 32), "triangle", 3.0),
@@ -71,16 +83,73 @@ GENRE_STYLE = {
     "Sci-Fi": ((30, 200, 190), "ring", 2.5),
     "Thriller": ((30, 90, 50), "stripe", 2.0),
 }
-OCCUPATIONS = ["administrator", "artist", "doctor", "educator", "engineer", "entertainment",
-               "executive", "healthcare", "homemaker", "lawyer", "librarian", "marketing", "none",
-               "other", "programmer", "retired", "salesman", "scientist", "student", "technician",
-               "writer"]
-_WORDS_A = ["Crimson", "Silent", "Broken", "Golden", "Last", "Hidden", "Midnight", "Electric",
-            "Lonely", "Wild", "Frozen", "Secret", "Burning", "Velvet", "Iron", "Paper", "Distant",
-            "Restless", "Neon", "Quiet"]
-_WORDS_B = ["Harbor", "Kingdom", "Garden", "Signal", "Horizon", "Empire", "River", "Promise",
-            "Shadow", "Machine", "Summer", "Witness", "Station", "Island", "Letter", "Storm",
-            "Circus", "Frontier", "Mirror", "Orchard"]
+OCCUPATIONS = [
+    "administrator",
+    "artist",
+    "doctor",
+    "educator",
+    "engineer",
+    "entertainment",
+    "executive",
+    "healthcare",
+    "homemaker",
+    "lawyer",
+    "librarian",
+    "marketing",
+    "none",
+    "other",
+    "programmer",
+    "retired",
+    "salesman",
+    "scientist",
+    "student",
+    "technician",
+    "writer",
+]
+_WORDS_A = [
+    "Crimson",
+    "Silent",
+    "Broken",
+    "Golden",
+    "Last",
+    "Hidden",
+    "Midnight",
+    "Electric",
+    "Lonely",
+    "Wild",
+    "Frozen",
+    "Secret",
+    "Burning",
+    "Velvet",
+    "Iron",
+    "Paper",
+    "Distant",
+    "Restless",
+    "Neon",
+    "Quiet",
+]
+_WORDS_B = [
+    "Harbor",
+    "Kingdom",
+    "Garden",
+    "Signal",
+    "Horizon",
+    "Empire",
+    "River",
+    "Promise",
+    "Shadow",
+    "Machine",
+    "Summer",
+    "Witness",
+    "Station",
+    "Island",
+    "Letter",
+    "Storm",
+    "Circus",
+    "Frontier",
+    "Mirror",
+    "Orchard",
+]
 POSTER_SIZE = (96, 144)  # width, height: the 2:3 of a film poster
 TRAILER_SIZE = (64, 96)
 # Long enough for VT2's sliding windows (10 frames, stride 5) to trace a path even at 1 fps,
@@ -93,8 +162,14 @@ def demo_folder(seed: int = 0, root: str | os.PathLike | None = None) -> Path:
     return cache_dir(root) / f"demo-{seed}-v{DEMO_VERSION}"
 
 
-def load_demo(seed: int = 0, n_movies: int = 300, n_users: int = 400, n_trailers: int = 120,
-              root: str | os.PathLike | None = None, progress: Progress | None = None) -> Dataset:
+def load_demo(
+    seed: int = 0,
+    n_movies: int = 300,
+    n_users: int = 400,
+    n_trailers: int = 120,
+    root: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> Dataset:
     """The demo dataset for `seed`, built on first use and then read from the cache."""
     default_size = (n_movies, n_users, n_trailers) == (300, 400, 120)
     folder = demo_folder(seed, root)
@@ -106,8 +181,14 @@ def load_demo(seed: int = 0, n_movies: int = 300, n_users: int = 400, n_trailers
 
 
 # ---- generation ---------------------------------------------------------------------------------
-def build_demo(folder: str | os.PathLike, seed: int = 0, n_movies: int = 300, n_users: int = 400,
-               n_trailers: int = 120, progress: Progress | None = None) -> Path:
+def build_demo(
+    folder: str | os.PathLike,
+    seed: int = 0,
+    n_movies: int = 300,
+    n_users: int = 400,
+    n_trailers: int = 120,
+    progress: Progress | None = None,
+) -> Path:
     """Generate the demo into `folder` atomically (a temporary sibling renamed at the end)."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -135,9 +216,15 @@ def build_demo(folder: str | os.PathLike, seed: int = 0, n_movies: int = 300, n_
         movies.to_csv(building / "items.csv")
         genres.to_csv(building / "genres.csv")
         users.to_csv(building / "users.csv")
-        manifest = {"version": DEMO_VERSION, "seed": seed, "movies": n_movies, "users": n_users,
-                    "trailers": min(n_trailers, n_movies), "ratings": len(ratings),
-                    "variance_share": shares}
+        manifest = {
+            "version": DEMO_VERSION,
+            "seed": seed,
+            "movies": n_movies,
+            "users": n_users,
+            "trailers": min(n_trailers, n_movies),
+            "ratings": len(ratings),
+            "variance_share": shares,
+        }
         (building / "manifest.json").write_text(json.dumps(manifest, indent=1))
         try:
             os.replace(building, folder)
@@ -170,13 +257,18 @@ def _draw_movies(rng: np.random.Generator, n_movies: int) -> tuple[pd.DataFrame,
         name = base if seen[base] == 1 else f"{base} {_roman(seen[base])}"
         titles.append(f"{name} ({years[i]})")
     style = rng.uniform(-1, 1, size=(n_movies, 3))
-    movies = pd.DataFrame({
-        "title": titles,
-        "year": pd.array(years, dtype="Int64"),
-        "main_genre": [GENRES[g] for g in first_genre],
-        "popularity": rng.normal(0, 1, n_movies),
-        "brightness": style[:, 0], "warmth": style[:, 1], "clutter": style[:, 2],
-    }, index=index)
+    movies = pd.DataFrame(
+        {
+            "title": titles,
+            "year": pd.array(years, dtype="Int64"),
+            "main_genre": [GENRES[g] for g in first_genre],
+            "popularity": rng.normal(0, 1, n_movies),
+            "brightness": style[:, 0],
+            "warmth": style[:, 1],
+            "clutter": style[:, 2],
+        },
+        index=index,
+    )
     genres = pd.DataFrame(multi_hot, index=index, columns=GENRES)
     return movies, genres
 
@@ -192,8 +284,7 @@ def _draw_users(rng: np.random.Generator, n_users: int) -> pd.DataFrame:
     gender = np.where(rng.random(n_users) < 0.6, "M", "F")
     occupation = np.array(OCCUPATIONS)[rng.integers(len(OCCUPATIONS), size=n_users)]
     occupation = np.where(age < 23, "student", occupation)
-    return pd.DataFrame({"age": pd.array(age, dtype="Int64"), "gender": gender,
-                         "occupation": occupation}, index=index)
+    return pd.DataFrame({"age": pd.array(age, dtype="Int64"), "gender": gender, "occupation": occupation}, index=index)
 
 
 def _draw_ratings(rng, movies: pd.DataFrame, genres: pd.DataFrame, users: pd.DataFrame):
@@ -202,7 +293,7 @@ def _draw_ratings(rng, movies: pd.DataFrame, genres: pd.DataFrame, users: pd.Dat
     age = users["age"].to_numpy(dtype=float)
     ages = (40.0 - age) / 20.0  # > 0 for the young
     taste = rng.normal(0, 0.6, (n_users, len(GENRES))) + ages[:, None] * youth[None, :]
-    female = (users["gender"].to_numpy() == "F")
+    female = users["gender"].to_numpy() == "F"
     taste[:, GENRES.index("Romance")] += np.where(female, 0.3, 0.0)
     taste[:, GENRES.index("Action")] += np.where(female, 0.0, 0.3)
     visual_taste = rng.normal(0, 0.5, (n_users, 3))
@@ -234,15 +325,23 @@ def _draw_ratings(rng, movies: pd.DataFrame, genres: pd.DataFrame, users: pd.Dat
     offset = 0
     for u in range(n_users):
         n = activity[u]
-        timestamp[offset:offset + n] = start[u] + np.cumsum(gaps[offset:offset + n])
+        timestamp[offset : offset + n] = start[u] + np.cumsum(gaps[offset : offset + n])
         offset += n
-    ratings = pd.DataFrame({
-        "user_id": users.index.to_numpy()[rows], "item_id": movies.index.to_numpy()[cols],
-        "rating": rating.astype("float32"), "timestamp": timestamp,
-    })
-    parts = {"bias": bias_term[rows, cols], "genre": genre_term[rows, cols],
-             "visual": visual_term[rows, cols], "collaborative": collaborative_term[rows, cols],
-             "noise": noise}
+    ratings = pd.DataFrame(
+        {
+            "user_id": users.index.to_numpy()[rows],
+            "item_id": movies.index.to_numpy()[cols],
+            "rating": rating.astype("float32"),
+            "timestamp": timestamp,
+        }
+    )
+    parts = {
+        "bias": bias_term[rows, cols],
+        "genre": genre_term[rows, cols],
+        "visual": visual_term[rows, cols],
+        "collaborative": collaborative_term[rows, cols],
+        "noise": noise,
+    }
     total = sum(float(np.var(p)) for p in parts.values())
     shares = {name: round(float(np.var(p)) / total, 3) for name, p in parts.items()}
     return ratings, shares
@@ -332,8 +431,8 @@ def write_trailer(path: str | os.PathLike, poster, genre_row: pd.Series) -> Path
             stream.options = {"preset": "ultrafast", "crf": "30"}
         for f in range(TRAILER_FPS * TRAILER_SECONDS):
             shift, rise = int(f * pace) % 32, int(f * pace * 0.5) % 48
-            frame = big[rise:rise + height, shift:shift + width].copy()
-            cx = (width / 2 + np.sin(f * 0.2 * pace) * width / 3)
+            frame = big[rise : rise + height, shift : shift + width].copy()
+            cx = width / 2 + np.sin(f * 0.2 * pace) * width / 3
             cy = height / 2 + np.cos(f * 0.15 * pace) * height / 4
             disc = (xx - cx) ** 2 + (yy - cy) ** 2 < 64
             frame[disc] = colour
@@ -351,8 +450,10 @@ def _read_demo(folder: Path) -> Dataset:
     from recsys.data.posters import media_paths, poster_paths
 
     manifest = json.loads((folder / "manifest.json").read_text())
-    ratings = pd.read_csv(folder / "ratings.csv", dtype={"user_id": "int64", "item_id": "int64",
-                                                         "rating": "float32", "timestamp": "int64"})
+    ratings = pd.read_csv(
+        folder / "ratings.csv",
+        dtype={"user_id": "int64", "item_id": "int64", "rating": "float32", "timestamp": "int64"},
+    )
     items = pd.read_csv(folder / "items.csv", index_col="item_id", dtype={"year": "Int64"})
     items.index = items.index.astype("int64")
     genres = pd.read_csv(folder / "genres.csv", index_col="item_id").astype("uint8")
@@ -361,8 +462,19 @@ def _read_demo(folder: Path) -> Dataset:
     posters = poster_paths(items.index, folder / "posters")
     trailers = media_paths(items.index, folder / "trailers", (".mp4",)).rename("trailer")
     return Dataset(
-        name="demo", ratings=ratings, items=items, genres=genres, users=users, posters=posters,
-        trailers=trailers, synthetic=True, rating_scale=(1.0, 5.0), source_dir=folder,
-        notes={"seed": manifest["seed"], "variance_share": manifest["variance_share"],
-               "description": "synthetic: generated by recsys.data.demo (see its docstring)"},
+        name="demo",
+        ratings=ratings,
+        items=items,
+        genres=genres,
+        users=users,
+        posters=posters,
+        trailers=trailers,
+        synthetic=True,
+        rating_scale=(1.0, 5.0),
+        source_dir=folder,
+        notes={
+            "seed": manifest["seed"],
+            "variance_share": manifest["variance_share"],
+            "description": "synthetic: generated by recsys.data.demo (see its docstring)",
+        },
     )

@@ -53,7 +53,7 @@ def file_digest(path: str | os.PathLike, algorithm: str = "md5") -> str:
 
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
-    """"md5:<hex>" / "sha256:<hex>" (or a bare hex digest, algorithm by length) -> (algorithm, hex)."""
+    """ "md5:<hex>" / "sha256:<hex>" (or a bare hex digest, algorithm by length) -> (algorithm, hex)."""
     if ":" in checksum:
         algorithm, value = checksum.split(":", 1)
     else:
@@ -69,18 +69,28 @@ def verify_checksum(path: str | os.PathLike, checksum: str) -> None:
     algorithm, expected = parse_checksum(checksum)
     actual = file_digest(path, algorithm)
     if actual != expected:
-        raise ChecksumMismatch(f"{path}: {algorithm} is {actual}, expected {expected}; the download "
-                               f"is corrupt or the file was changed upstream (it was deleted; try again)")
+        raise ChecksumMismatch(
+            f"{path}: {algorithm} is {actual}, expected {expected}; the download "
+            f"is corrupt or the file was changed upstream (it was deleted; try again)"
+        )
 
 
 def _offline_message(url: str, reason: object, destination: Path) -> str:
-    return (f"cannot download {url} ({reason}); is this machine offline? You can also download it "
-            f"elsewhere and put it at {destination}, then run the same command again")
+    return (
+        f"cannot download {url} ({reason}); is this machine offline? You can also download it "
+        f"elsewhere and put it at {destination}, then run the same command again"
+    )
 
 
-def download_file(url: str, destination: str | os.PathLike, checksum: str | None = None,
-                  progress: Progress | None = None, retries: int = 3, timeout: float = 30.0,
-                  chunk_size: int = CHUNK_SIZE) -> Path:
+def download_file(
+    url: str,
+    destination: str | os.PathLike,
+    checksum: str | None = None,
+    progress: Progress | None = None,
+    retries: int = 3,
+    timeout: float = 30.0,
+    chunk_size: int = CHUNK_SIZE,
+) -> Path:
     """Fetch `url` to `destination`, resuming ``<destination>.part``; verify `checksum` if given."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -110,8 +120,9 @@ def download_file(url: str, destination: str | os.PathLike, checksum: str | None
         attempt += 1
         if attempt > retries:
             size = part.stat().st_size if part.exists() else 0
-            raise DownloadError(f"download of {url} interrupted ({problem}); {size} bytes kept in "
-                                f"{part}, run again to resume")
+            raise DownloadError(
+                f"download of {url} interrupted ({problem}); {size} bytes kept in {part}, run again to resume"
+            )
         time.sleep(min(0.2 * attempt, 2.0))
     if checksum is not None:
         try:
@@ -203,10 +214,16 @@ def extract_archive(archive: str | os.PathLike, data_dir: str | os.PathLike, fol
     return target
 
 
-def download_dataset(name: str, data_dir: str | os.PathLike | None = None,
-                     progress: Progress | None = None, url: str | None = None,
-                     checksum: str | None = None, keep_archive: bool = False,
-                     force: bool = False, retries: int = 3) -> Path:
+def download_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    url: str | None = None,
+    checksum: str | None = None,
+    keep_archive: bool = False,
+    force: bool = False,
+    retries: int = 3,
+) -> Path:
     """Download and extract a registry dataset into the data directory; returns its folder.
 
     `url`/`checksum` override the registry (tests point them at a local server).
@@ -229,8 +246,9 @@ def download_dataset(name: str, data_dir: str | os.PathLike | None = None,
     try:
         download_file(url, archive, checksum, progress, retries=retries)
     except DownloadError as exc:
-        raise DownloadError(f"{exc}; or unzip it yourself into {root} so that "
-                            f"{root / info.folder / info.required_files[0]} exists.") from None
+        raise DownloadError(
+            f"{exc}; or unzip it yourself into {root} so that {root / info.folder / info.required_files[0]} exists."
+        ) from None
     if progress:
         progress(1, 1, f"extracting {archive.name}")
     target = extract_archive(archive, root, info.folder)

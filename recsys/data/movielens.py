@@ -32,22 +32,59 @@ from recsys.data.errors import DataFormatError, DatasetNotFound
 
 # ML-1M's README lists these 18 genres; the CSV family adds "IMAX" and "(no genres listed)".
 ML1M_GENRES = [
-    "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
     "Western",
 ]
 NO_GENRE = "(no genres listed)"
 
 # ML-1M users.dat stores age and occupation as codes (see its README).
 ML1M_AGE_GROUPS = {
-    1: "Under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+",
+    1: "Under 18",
+    18: "18-24",
+    25: "25-34",
+    35: "35-44",
+    45: "45-49",
+    50: "50-55",
+    56: "56+",
 }
 ML1M_OCCUPATIONS = {
-    0: "other", 1: "academic/educator", 2: "artist", 3: "clerical/admin",
-    4: "college/grad student", 5: "customer service", 6: "doctor/health care",
-    7: "executive/managerial", 8: "farmer", 9: "homemaker", 10: "K-12 student", 11: "lawyer",
-    12: "programmer", 13: "retired", 14: "sales/marketing", 15: "scientist", 16: "self-employed",
-    17: "technician/engineer", 18: "tradesman/craftsman", 19: "unemployed", 20: "writer",
+    0: "other",
+    1: "academic/educator",
+    2: "artist",
+    3: "clerical/admin",
+    4: "college/grad student",
+    5: "customer service",
+    6: "doctor/health care",
+    7: "executive/managerial",
+    8: "farmer",
+    9: "homemaker",
+    10: "K-12 student",
+    11: "lawyer",
+    12: "programmer",
+    13: "retired",
+    14: "sales/marketing",
+    15: "scientist",
+    16: "self-employed",
+    17: "technician/engineer",
+    18: "tradesman/craftsman",
+    19: "unemployed",
+    20: "writer",
 }
 
 _YEAR_IN_TITLE = re.compile(r".*\((\d{4})\)")  # greedy: the last "(YYYY)" in the title
@@ -77,12 +114,11 @@ ML100K_GENRES = _Table("|", ("genre", "index"))
 ML1M_RATINGS = _Table("::", ("user_id", "item_id", "rating", "timestamp"))
 ML1M_MOVIES = _Table("::", ("item_id", "title", "genres"), encodings=("utf-8", "latin-1"))
 ML1M_USERS = _Table("::", ("user_id", "gender", "age", "occupation", "zip_code"))
-CSV_RATINGS = _Table(",", ("user_id", "item_id", "rating", "timestamp"),
-                     header=("userId", "movieId", "rating", "timestamp"))
-CSV_MOVIES = _Table(",", ("item_id", "title", "genres"), header=("movieId", "title", "genres"),
-                    quoted=True)
-CSV_LINKS = _Table(",", ("item_id", "imdb_id", "tmdb_id"), header=("movieId", "imdbId", "tmdbId"),
-                   quoted=True)
+CSV_RATINGS = _Table(
+    ",", ("user_id", "item_id", "rating", "timestamp"), header=("userId", "movieId", "rating", "timestamp")
+)
+CSV_MOVIES = _Table(",", ("item_id", "title", "genres"), header=("movieId", "title", "genres"), quoted=True)
+CSV_LINKS = _Table(",", ("item_id", "imdb_id", "tmdb_id"), header=("movieId", "imdbId", "tmdbId"), quoted=True)
 
 
 # ---- reading text tables ---------------------------------------------------------------------
@@ -104,13 +140,16 @@ def _line_of_offset(raw: bytes, offset: int) -> int:
 def _decode(path: Path, raw: bytes, encodings: tuple[str, ...]) -> str:
     for bom, name in _BOMS.items():
         if raw.startswith(bom):
-            raise DataFormatError(path, 1, f"unknown encoding: {name} byte-order mark; expected "
-                                           f"{' or '.join(encodings)}")
+            raise DataFormatError(
+                path, 1, f"unknown encoding: {name} byte-order mark; expected {' or '.join(encodings)}"
+            )
     nul = raw.find(b"\x00")
     if nul >= 0:
-        raise DataFormatError(path, _line_of_offset(raw, nul),
-                              f"unknown encoding: NUL byte (UTF-16/32 or binary?); expected "
-                              f"{' or '.join(encodings)}")
+        raise DataFormatError(
+            path,
+            _line_of_offset(raw, nul),
+            f"unknown encoding: NUL byte (UTF-16/32 or binary?); expected {' or '.join(encodings)}",
+        )
     first_error = None
     for encoding in encodings:
         try:
@@ -118,9 +157,9 @@ def _decode(path: Path, raw: bytes, encodings: tuple[str, ...]) -> str:
         except UnicodeDecodeError as exc:
             first_error = first_error or exc
     raise DataFormatError(
-        path, _line_of_offset(raw, first_error.start),
-        f"unknown encoding: byte 0x{raw[first_error.start]:02x} is not valid "
-        f"{' or '.join(encodings)}",
+        path,
+        _line_of_offset(raw, first_error.start),
+        f"unknown encoding: byte 0x{raw[first_error.start]:02x} is not valid {' or '.join(encodings)}",
     )
 
 
@@ -138,8 +177,7 @@ def _read_text_table(path: Path, table: _Table) -> pd.DataFrame:
     if table.header:
         found = next(csv.reader([lines_head[0].rstrip("\r")], delimiter=sep))
         if tuple(f.strip() for f in found) != table.header:
-            raise DataFormatError(path, 1, f"header is {','.join(found)!r}, expected "
-                                           f"{','.join(table.header)!r}")
+            raise DataFormatError(path, 1, f"header is {','.join(found)!r}, expected {','.join(table.header)!r}")
         text = lines_head[1] if len(lines_head) > 1 else ""
     n_expected = len(table.columns)
     if not text:
@@ -147,21 +185,34 @@ def _read_text_table(path: Path, table: _Table) -> pd.DataFrame:
     # pandas pads short lines with "", so field counts are checked on the text itself
     lines = text.split("\n")
     if table.quoted:
-        widths = np.fromiter((len(f) if any(x.strip() for x in f) else 0
-                              for f in csv.reader(lines, delimiter=sep)), dtype=int, count=len(lines))
+        widths = np.fromiter(
+            (len(f) if any(x.strip() for x in f) else 0 for f in csv.reader(lines, delimiter=sep)),
+            dtype=int,
+            count=len(lines),
+        )
     else:
-        widths = np.fromiter((line.count(sep) + 1 if line.strip() else 0 for line in lines),
-                             dtype=int, count=len(lines))
+        widths = np.fromiter(
+            (line.count(sep) + 1 if line.strip() else 0 for line in lines), dtype=int, count=len(lines)
+        )
     wrong = widths != n_expected
     if wrong.any():
         row = _first_bad(wrong)
-        problem = "empty line" if widths[row] == 0 else (
-            f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {widths[row]}")
+        problem = (
+            "empty line"
+            if widths[row] == 0
+            else (f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {widths[row]}")
+        )
         raise DataFormatError(path, row + table.first_data_line, problem)
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
-            na_filter=False, skip_blank_lines=False, engine="c",
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
             quoting=csv.QUOTE_MINIMAL if table.quoted else csv.QUOTE_NONE,
         )
     except pd.errors.ParserError as exc:
@@ -169,22 +220,31 @@ def _read_text_table(path: Path, table: _Table) -> pd.DataFrame:
         if not match:
             raise DataFormatError(path, None, f"cannot parse: {exc}") from None
         line = int(match.group(2)) + table.first_data_line - 1
-        raise DataFormatError(path, line, f"malformed line: expected {n_expected} fields "
-                                          f"separated by {table.sep!r}, found {match.group(3)}") from None
+        raise DataFormatError(
+            path,
+            line,
+            f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {match.group(3)}",
+        ) from None
     first = table.first_data_line
     if frame.shape[1] != n_expected:
         # pandas sizes the frame by the widest early line, so find the first line of another width
         widths = frame.notna().sum(axis=1).to_numpy()
         bad = int(np.flatnonzero(widths != n_expected)[0]) if (widths != n_expected).any() else 0
-        raise DataFormatError(path, bad + first, f"malformed line: expected {n_expected} fields "
-                                                 f"separated by {table.sep!r}, found {widths[bad]}")
+        raise DataFormatError(
+            path,
+            bad + first,
+            f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {widths[bad]}",
+        )
     frame.columns = list(table.columns)
     missing = frame.isna()
     if missing.any(axis=None):
         row = int(np.flatnonzero(missing.any(axis=1).to_numpy())[0])
         found = int((~missing.iloc[row]).sum())
-        problem = "empty line" if found <= 1 and not str(frame.iloc[row, 0]).strip() else (
-            f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {found}")
+        problem = (
+            "empty line"
+            if found <= 1 and not str(frame.iloc[row, 0]).strip()
+            else (f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {found}")
+        )
         raise DataFormatError(path, row + first, problem)
     if frame.shape[0] and n_expected > 1:
         empty = (frame.iloc[:, 0] == "") & (frame.iloc[:, 1:] == "").all(axis=1)
@@ -197,16 +257,14 @@ def _first_bad(mask: pd.Series | np.ndarray) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
-def _int_column(frame: pd.DataFrame, column: str, path: Path, table: _Table,
-                allow_empty: bool = False) -> pd.Series:
+def _int_column(frame: pd.DataFrame, column: str, path: Path, table: _Table, allow_empty: bool = False) -> pd.Series:
     values = frame[column]
     ok = values.str.fullmatch(_INTEGER)
     if allow_empty:
         ok |= values.str.strip() == ""
     if not ok.all():
         row = _first_bad(~ok)
-        raise DataFormatError(path, row + table.first_data_line,
-                              f"{column} {values.iloc[row]!r} is not an integer")
+        raise DataFormatError(path, row + table.first_data_line, f"{column} {values.iloc[row]!r} is not an integer")
     if allow_empty:
         return pd.to_numeric(values.str.strip().replace("", None), errors="raise").astype("Int64")
     return values.astype("int64")
@@ -217,8 +275,9 @@ def _float_column(frame: pd.DataFrame, column: str, path: Path, table: _Table) -
     bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
         row = _first_bad(bad)
-        raise DataFormatError(path, row + table.first_data_line,
-                              f"{column} {frame[column].iloc[row]!r} is not a number")
+        raise DataFormatError(
+            path, row + table.first_data_line, f"{column} {frame[column].iloc[row]!r} is not a number"
+        )
     return numbers.astype("float64")
 
 
@@ -232,9 +291,16 @@ def _read_ratings(path: Path, table: _Table) -> pd.DataFrame:
         if len(sep) > 1:
             source, sep = io.BytesIO(path.read_bytes().replace(sep.encode(), b"\t")), "\t"
         frame = pd.read_csv(
-            source, sep=sep, header=0 if table.header else None, names=list(table.columns),
-            dtype=dtypes, engine="c", skip_blank_lines=False, encoding="utf-8-sig",
-            na_filter=False, quoting=csv.QUOTE_NONE,
+            source,
+            sep=sep,
+            header=0 if table.header else None,
+            names=list(table.columns),
+            dtype=dtypes,
+            engine="c",
+            skip_blank_lines=False,
+            encoding="utf-8-sig",
+            na_filter=False,
+            quoting=csv.QUOTE_NONE,
         )
         if table.header:
             with open(path, encoding="utf-8-sig", errors="replace") as handle:
@@ -246,17 +312,26 @@ def _read_ratings(path: Path, table: _Table) -> pd.DataFrame:
     except (ValueError, UnicodeDecodeError, OverflowError):
         # Slow path only for broken files: find the line to blame.
         text = _read_text_table(path, table)
-        frame = pd.DataFrame({
-            "user_id": _int_column(text, "user_id", path, table),
-            "item_id": _int_column(text, "item_id", path, table),
-            "rating": _float_column(text, "rating", path, table),
-            "timestamp": _int_column(text, "timestamp", path, table),
-        })
+        frame = pd.DataFrame(
+            {
+                "user_id": _int_column(text, "user_id", path, table),
+                "item_id": _int_column(text, "item_id", path, table),
+                "rating": _float_column(text, "rating", path, table),
+                "timestamp": _int_column(text, "timestamp", path, table),
+            }
+        )
     return frame
 
 
-def _validate_ratings(ratings: pd.DataFrame, path: Path, table: _Table, scale: tuple[float, float],
-                      step: float, items: pd.Index, users: pd.Index | None) -> pd.DataFrame:
+def _validate_ratings(
+    ratings: pd.DataFrame,
+    path: Path,
+    table: _Table,
+    scale: tuple[float, float],
+    step: float,
+    items: pd.Index,
+    users: pd.Index | None,
+) -> pd.DataFrame:
     first = table.first_data_line
     if ratings.empty:
         # A truncated download or an emptied file would otherwise load as a valid dataset of 0
@@ -273,8 +348,9 @@ def _validate_ratings(ratings: pd.DataFrame, path: Path, table: _Table, scale: t
     bad = (values < low) | (values > high) | off_grid
     if bad.any():
         row = _first_bad(bad)
-        raise DataFormatError(path, row + first, f"rating {values[row]:g} outside the scale "
-                                                 f"{low:g}..{high:g} in steps of {step:g}")
+        raise DataFormatError(
+            path, row + first, f"rating {values[row]:g} outside the scale {low:g}..{high:g} in steps of {step:g}"
+        )
     bad = ratings["timestamp"].to_numpy() < 0
     if bad.any():
         row = _first_bad(bad)
@@ -284,8 +360,11 @@ def _validate_ratings(ratings: pd.DataFrame, path: Path, table: _Table, scale: t
         row = _first_bad(duplicated)
         user, item = ratings["user_id"].iloc[row], ratings["item_id"].iloc[row]
         same = (ratings["user_id"].to_numpy() == user) & (ratings["item_id"].to_numpy() == item)
-        raise DataFormatError(path, row + first, f"duplicate rating of item {item} by user {user} "
-                                                 f"(first given on line {_first_bad(same) + first})")
+        raise DataFormatError(
+            path,
+            row + first,
+            f"duplicate rating of item {item} by user {user} (first given on line {_first_bad(same) + first})",
+        )
     unknown = ~ratings["item_id"].isin(items).to_numpy()
     if unknown.any():
         row = _first_bad(unknown)
@@ -295,12 +374,14 @@ def _validate_ratings(ratings: pd.DataFrame, path: Path, table: _Table, scale: t
         if unknown.any():
             row = _first_bad(unknown)
             raise DataFormatError(path, row + first, f"user {ratings['user_id'].iloc[row]} is not in the user list")
-    return pd.DataFrame({
-        "user_id": ratings["user_id"].astype("int64").to_numpy(),
-        "item_id": ratings["item_id"].astype("int64").to_numpy(),
-        "rating": ratings["rating"].astype("float32").to_numpy(),
-        "timestamp": ratings["timestamp"].astype("int64").to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": ratings["user_id"].astype("int64").to_numpy(),
+            "item_id": ratings["item_id"].astype("int64").to_numpy(),
+            "rating": ratings["rating"].astype("float32").to_numpy(),
+            "timestamp": ratings["timestamp"].astype("int64").to_numpy(),
+        }
+    )
 
 
 # ---- items and users ---------------------------------------------------------------------------
@@ -320,8 +401,9 @@ def _unique_ids(ids: pd.Series, path: Path, table: _Table, what: str) -> None:
         raise DataFormatError(path, row + table.first_data_line, f"{what} {ids.iloc[row]} is not positive")
 
 
-def _genre_frame(genres: pd.Series, index: pd.Index, path: Path, table: _Table,
-                 known: list[str] | None) -> pd.DataFrame:
+def _genre_frame(
+    genres: pd.Series, index: pd.Index, path: Path, table: _Table, known: list[str] | None
+) -> pd.DataFrame:
     """Multi-hot uint8 frame from "A|B|C" strings; "(no genres listed)" means no genre."""
     dummies = genres.str.get_dummies(sep="|")
     dummies = dummies.drop(columns=[NO_GENRE, ""], errors="ignore")
@@ -338,8 +420,9 @@ def _genre_frame(genres: pd.Series, index: pd.Index, path: Path, table: _Table,
 
 
 def _items_frame(ids: pd.Series, titles: pd.Series, extra: dict | None = None) -> pd.DataFrame:
-    items = pd.DataFrame({"title": titles.to_numpy(dtype=object)},
-                         index=pd.Index(ids.to_numpy(dtype="int64"), name="item_id"))
+    items = pd.DataFrame(
+        {"title": titles.to_numpy(dtype=object)}, index=pd.Index(ids.to_numpy(dtype="int64"), name="item_id")
+    )
     items["year"] = year_from_title(items["title"])
     for column, values in (extra or {}).items():
         items[column] = values.to_numpy() if hasattr(values, "to_numpy") else values
@@ -351,8 +434,7 @@ def _check_gender(frame: pd.DataFrame, path: Path, table: _Table) -> pd.Series:
     bad = ~gender.isin(["M", "F"])
     if bad.any():
         row = _first_bad(bad)
-        raise DataFormatError(path, row + table.first_data_line,
-                              f"gender {frame['gender'].iloc[row]!r} is not M or F")
+        raise DataFormatError(path, row + table.first_data_line, f"gender {frame['gender'].iloc[row]!r} is not M or F")
     return gender
 
 
@@ -369,8 +451,9 @@ def read_ml100k_genres(path: str | Path) -> list[str]:
 
 def read_ml100k_items(path: str | Path, genre_names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     path = Path(path)
-    table = _Table("|", ML100K_ITEMS_FIXED + tuple(f"g{i}" for i in range(len(genre_names))),
-                   encodings=("utf-8", "latin-1"))
+    table = _Table(
+        "|", ML100K_ITEMS_FIXED + tuple(f"g{i}" for i in range(len(genre_names))), encodings=("utf-8", "latin-1")
+    )
     frame = _read_text_table(path, table)
     ids = _int_column(frame, "item_id", path, table)
     _unique_ids(ids, path, table, "item_id")
@@ -379,10 +462,10 @@ def read_ml100k_items(path: str | Path, genre_names: list[str]) -> tuple[pd.Data
     if bad.any(axis=None):
         row = _first_bad(bad.any(axis=1))
         column = int(np.flatnonzero(bad.iloc[row].to_numpy())[0])
-        raise DataFormatError(path, row + 1, f"genre flag {genre_names[column]!r} is "
-                                             f"{flags.iloc[row, column]!r}, expected 0 or 1")
-    items = _items_frame(ids, frame["title"], {"release_date": frame["release_date"],
-                                               "imdb_url": frame["imdb_url"]})
+        raise DataFormatError(
+            path, row + 1, f"genre flag {genre_names[column]!r} is {flags.iloc[row, column]!r}, expected 0 or 1"
+        )
+    items = _items_frame(ids, frame["title"], {"release_date": frame["release_date"], "imdb_url": frame["imdb_url"]})
     # "unknown" titles have no year; the release date is the next best source.
     release_year = pd.to_numeric(frame["release_date"].str[-4:], errors="coerce").astype("Int64")
     items["year"] = items["year"].fillna(pd.Series(release_year.to_numpy(), index=items.index))
@@ -400,12 +483,15 @@ def read_ml100k_users(path: str | Path) -> pd.DataFrame:
     if bad.any():
         row = _first_bad(bad)
         raise DataFormatError(path, row + 1, f"age {age.iloc[row]} is implausible")
-    return pd.DataFrame({
-        "age": pd.array(age.to_numpy(), dtype="Int64"),
-        "gender": _check_gender(frame, path, table).to_numpy(dtype=object),
-        "occupation": frame["occupation"].str.strip().to_numpy(dtype=object),
-        "zip_code": frame["zip_code"].to_numpy(dtype=object),
-    }, index=pd.Index(ids.to_numpy(), name="user_id"))
+    return pd.DataFrame(
+        {
+            "age": pd.array(age.to_numpy(), dtype="Int64"),
+            "gender": _check_gender(frame, path, table).to_numpy(dtype=object),
+            "occupation": frame["occupation"].str.strip().to_numpy(dtype=object),
+            "zip_code": frame["zip_code"].to_numpy(dtype=object),
+        },
+        index=pd.Index(ids.to_numpy(), name="user_id"),
+    )
 
 
 def load_ml100k(folder: str | Path, name: str = "ml-100k") -> Dataset:
@@ -415,10 +501,18 @@ def load_ml100k(folder: str | Path, name: str = "ml-100k") -> Dataset:
     genre_names = read_ml100k_genres(paths["u.genre"])
     items, genres = read_ml100k_items(paths["u.item"], genre_names)
     users = read_ml100k_users(paths["u.user"])
-    ratings = _validate_ratings(_read_ratings(paths["u.data"], ML100K_RATINGS), paths["u.data"],
-                                ML100K_RATINGS, (1.0, 5.0), 1.0, items.index, users.index)
-    return Dataset(name=name, ratings=ratings, items=items, genres=genres, users=users,
-                   rating_scale=(1.0, 5.0), source_dir=folder)
+    ratings = _validate_ratings(
+        _read_ratings(paths["u.data"], ML100K_RATINGS),
+        paths["u.data"],
+        ML100K_RATINGS,
+        (1.0, 5.0),
+        1.0,
+        items.index,
+        users.index,
+    )
+    return Dataset(
+        name=name, ratings=ratings, items=items, genres=genres, users=users, rating_scale=(1.0, 5.0), source_dir=folder
+    )
 
 
 # ---- ML-1M -------------------------------------------------------------------------------------
@@ -445,14 +539,17 @@ def read_ml1m_users(path: str | Path) -> pd.DataFrame:
         if bad.any():
             row = _first_bad(bad)
             raise DataFormatError(path, row + 1, f"{what} {values.iloc[row]} is not one of {sorted(codes)}")
-    return pd.DataFrame({
-        # ML-1M only has age groups; "age" is the group's lower bound, "age_group" its label.
-        "age": pd.array(age.to_numpy(), dtype="Int64"),
-        "age_group": age.map(ML1M_AGE_GROUPS).to_numpy(dtype=object),
-        "gender": _check_gender(frame, path, table).to_numpy(dtype=object),
-        "occupation": occupation.map(ML1M_OCCUPATIONS).to_numpy(dtype=object),
-        "zip_code": frame["zip_code"].to_numpy(dtype=object),
-    }, index=pd.Index(ids.to_numpy(), name="user_id"))
+    return pd.DataFrame(
+        {
+            # ML-1M only has age groups; "age" is the group's lower bound, "age_group" its label.
+            "age": pd.array(age.to_numpy(), dtype="Int64"),
+            "age_group": age.map(ML1M_AGE_GROUPS).to_numpy(dtype=object),
+            "gender": _check_gender(frame, path, table).to_numpy(dtype=object),
+            "occupation": occupation.map(ML1M_OCCUPATIONS).to_numpy(dtype=object),
+            "zip_code": frame["zip_code"].to_numpy(dtype=object),
+        },
+        index=pd.Index(ids.to_numpy(), name="user_id"),
+    )
 
 
 def load_ml1m(folder: str | Path, name: str = "ml-1m") -> Dataset:
@@ -461,10 +558,18 @@ def load_ml1m(folder: str | Path, name: str = "ml-1m") -> Dataset:
     paths = {f: _require(folder / f, name) for f in ("ratings.dat", "movies.dat", "users.dat")}
     items, genres = read_ml1m_movies(paths["movies.dat"])
     users = read_ml1m_users(paths["users.dat"])
-    ratings = _validate_ratings(_read_ratings(paths["ratings.dat"], ML1M_RATINGS), paths["ratings.dat"],
-                                ML1M_RATINGS, (1.0, 5.0), 1.0, items.index, users.index)
-    return Dataset(name=name, ratings=ratings, items=items, genres=genres, users=users,
-                   rating_scale=(1.0, 5.0), source_dir=folder)
+    ratings = _validate_ratings(
+        _read_ratings(paths["ratings.dat"], ML1M_RATINGS),
+        paths["ratings.dat"],
+        ML1M_RATINGS,
+        (1.0, 5.0),
+        1.0,
+        items.index,
+        users.index,
+    )
+    return Dataset(
+        name=name, ratings=ratings, items=items, genres=genres, users=users, rating_scale=(1.0, 5.0), source_dir=folder
+    )
 
 
 # ---- CSV family (ml-latest-small, ml-20m, ml-25m, ml-latest) ----------------------------------
@@ -491,8 +596,10 @@ def read_csv_links(path: str | Path, items: pd.Index) -> pd.DataFrame:
         row = _first_bad(unknown)
         raise DataFormatError(path, row + 2, f"movieId {ids.iloc[row]} is not in movies.csv")
     imdb = frame["imdb_id"].str.strip().replace("", None)
-    return pd.DataFrame({"imdb_id": imdb.to_numpy(dtype=object), "tmdb_id": pd.array(tmdb, dtype="Int64")},
-                        index=pd.Index(ids.to_numpy(), name="item_id"))
+    return pd.DataFrame(
+        {"imdb_id": imdb.to_numpy(dtype=object), "tmdb_id": pd.array(tmdb, dtype="Int64")},
+        index=pd.Index(ids.to_numpy(), name="item_id"),
+    )
 
 
 def load_movielens_csv(folder: str | Path, name: str) -> Dataset:
@@ -506,7 +613,9 @@ def load_movielens_csv(folder: str | Path, name: str) -> Dataset:
         links = read_csv_links(folder / "links.csv", items.index)
         items.loc[links.index, "imdb_id"] = links["imdb_id"]
         items.loc[links.index, "tmdb_id"] = links["tmdb_id"]
-    ratings = _validate_ratings(_read_ratings(ratings_path, CSV_RATINGS), ratings_path, CSV_RATINGS,
-                                (0.5, 5.0), 0.5, items.index, None)
-    return Dataset(name=name, ratings=ratings, items=items, genres=genres, users=None,
-                   rating_scale=(0.5, 5.0), source_dir=folder)
+    ratings = _validate_ratings(
+        _read_ratings(ratings_path, CSV_RATINGS), ratings_path, CSV_RATINGS, (0.5, 5.0), 0.5, items.index, None
+    )
+    return Dataset(
+        name=name, ratings=ratings, items=items, genres=genres, users=None, rating_scale=(0.5, 5.0), source_dir=folder
+    )

@@ -82,8 +82,30 @@ def open_image(path: str | Path | None):
 
 
 # ---- title matcher ML-100K -> ML-1M -----------------------------------------------------------
-_ARTICLES = ("the", "a", "an", "la", "le", "les", "l'", "il", "el", "los", "las", "das", "der",
-             "die", "den", "det", "lo", "gli", "i", "un", "une", "o")
+_ARTICLES = (
+    "the",
+    "a",
+    "an",
+    "la",
+    "le",
+    "les",
+    "l'",
+    "il",
+    "el",
+    "los",
+    "las",
+    "das",
+    "der",
+    "die",
+    "den",
+    "det",
+    "lo",
+    "gli",
+    "i",
+    "un",
+    "une",
+    "o",
+)
 _TRAILING_ARTICLE = re.compile(r",\s*(" + "|".join(re.escape(a) for a in _ARTICLES) + r")\s*$", re.I)
 _LEADING_ARTICLE = re.compile(r"^(" + "|".join(re.escape(a) for a in _ARTICLES if a != "l'") + r")\s+|^l'", re.I)
 _YEAR = re.compile(r"\s*\((\d{4})\)\s*")
@@ -168,9 +190,16 @@ def match_titles(source: pd.DataFrame, target: pd.DataFrame, max_year_gap: int =
         hit, kind = exact.get(title), "exact"
         if hit is None:
             full, segments, year = title_keys(title)
-            hit, kind = _unique(set().union(*[by_key.get((k, year), set()) for k in full]) if full else set()), "normalised"
+            hit, kind = (
+                _unique(set().union(*[by_key.get((k, year), set()) for k in full]) if full else set()),
+                "normalised",
+            )
             if hit is None and year is not None:
-                candidates = set().union(*[by_segment.get((k, year), set()) for k in full | segments]) if full | segments else set()
+                candidates = (
+                    set().union(*[by_segment.get((k, year), set()) for k in full | segments])
+                    if full | segments
+                    else set()
+                )
                 hit, kind = _unique(candidates), "segment"
             if hit is None and year is not None:
                 for gap in range(1, max_year_gap + 1):
@@ -231,8 +260,10 @@ def download_tmdb_posters(
     """
     key = api_key or os.environ.get(TMDB_API_KEY_ENV, "")
     if not key:
-        raise RuntimeError(f"TMDB posters need an API key: set ${TMDB_API_KEY_ENV} "
-                           "(create one at https://www.themoviedb.org/settings/api)")
+        raise RuntimeError(
+            f"TMDB posters need an API key: set ${TMDB_API_KEY_ENV} "
+            "(create one at https://www.themoviedb.org/settings/api)"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     headers = {"Accept": "application/json", "User-Agent": "recsys-dashboard"}
@@ -263,8 +294,9 @@ def download_tmdb_posters(
                 if not poster:
                     status = "no_poster"
                 else:
-                    with urllib.request.urlopen(f"{image_url.rstrip('/')}/{poster.lstrip('/')}",
-                                                timeout=timeout) as response:
+                    with urllib.request.urlopen(
+                        f"{image_url.rstrip('/')}/{poster.lstrip('/')}", timeout=timeout
+                    ) as response:
                         data = response.read()
                     _write_checked_image(data, target)
         except (urllib.error.URLError, OSError, ValueError, MediaError) as exc:

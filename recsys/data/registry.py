@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -36,7 +36,7 @@ from recsys.config import cache_dir
 from recsys.config import data_dir as resolve_data_dir
 from recsys.data.dataset import Dataset
 from recsys.data.errors import DatasetNotFound
-from recsys.data.movielens import load_ml100k, load_ml1m, load_movielens_csv
+from recsys.data.movielens import load_ml1m, load_ml100k, load_movielens_csv
 from recsys.data.posters import match_ml100k_to_ml1m, poster_paths
 from recsys.data.trailers import trailer_paths
 
@@ -60,42 +60,84 @@ class DatasetInfo:
     def download_hint(self, root: str | os.PathLike = "DATA_DIR") -> str:
         if self.url is None:
             return ""
-        return (f"Download {self.url} ({self.size}) and unzip it into {root} so that "
-                f"{Path(root) / self.folder / self.required_files[0]} exists, or run "
-                f"`python -m recsys download {self.name} --data-dir {root}`.")
+        return (
+            f"Download {self.url} ({self.size}) and unzip it into {root} so that "
+            f"{Path(root) / self.folder / self.required_files[0]} exists, or run "
+            f"`python -m recsys download {self.name} --data-dir {root}`."
+        )
 
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("demo", "Synthetic offline demo: ~300 generated movies with drawn posters and "
-                    "trailers, ~400 users, ratings from a latent model with a visual taste component.",
-                    folder="", required_files=(), size="generated, ~10 MB", synthetic=True),
-        DatasetInfo("ml-100k", "MovieLens 100K: 100,000 ratings (1-5) of 1,682 movies by 943 users "
-                    "with age, gender and occupation (1998).", folder="ml-100k",
-                    required_files=("u.data", "u.item", "u.user", "u.genre"),
-                    url=f"{GROUPLENS}/ml-100k.zip", checksum="md5:0e33842e24a9c977be4e0107933c0723",
-                    size="5 MB", loader=load_ml100k),
-        DatasetInfo("ml-1m", "MovieLens 1M: 1,000,209 ratings (1-5) of 3,706 movies by 6,040 users "
-                    "with age group, gender and occupation (2003).", folder="ml-1m",
-                    required_files=("ratings.dat", "movies.dat", "users.dat"),
-                    url=f"{GROUPLENS}/ml-1m.zip", checksum="md5:c4d9eecfca2ab87c1945afe126590906",
-                    size="6 MB", ml1m_numbering=True, loader=load_ml1m),
+        DatasetInfo(
+            "demo",
+            "Synthetic offline demo: ~300 generated movies with drawn posters and "
+            "trailers, ~400 users, ratings from a latent model with a visual taste component.",
+            folder="",
+            required_files=(),
+            size="generated, ~10 MB",
+            synthetic=True,
+        ),
+        DatasetInfo(
+            "ml-100k",
+            "MovieLens 100K: 100,000 ratings (1-5) of 1,682 movies by 943 users "
+            "with age, gender and occupation (1998).",
+            folder="ml-100k",
+            required_files=("u.data", "u.item", "u.user", "u.genre"),
+            url=f"{GROUPLENS}/ml-100k.zip",
+            checksum="md5:0e33842e24a9c977be4e0107933c0723",
+            size="5 MB",
+            loader=load_ml100k,
+        ),
+        DatasetInfo(
+            "ml-1m",
+            "MovieLens 1M: 1,000,209 ratings (1-5) of 3,706 movies by 6,040 users "
+            "with age group, gender and occupation (2003).",
+            folder="ml-1m",
+            required_files=("ratings.dat", "movies.dat", "users.dat"),
+            url=f"{GROUPLENS}/ml-1m.zip",
+            checksum="md5:c4d9eecfca2ab87c1945afe126590906",
+            size="6 MB",
+            ml1m_numbering=True,
+            loader=load_ml1m,
+        ),
         # GroupLens refreshes ml-latest-small in place, so its checksum is the published .md5 file.
-        DatasetInfo("ml-latest-small", "MovieLens latest small: ~100,000 ratings (0.5-5) of ~9,700 "
-                    "movies by ~600 users, with TMDB links; no demographics.",
-                    folder="ml-latest-small", required_files=("ratings.csv", "movies.csv"),
-                    url=f"{GROUPLENS}/ml-latest-small.zip", checksum=None, size="1 MB",
-                    ml1m_numbering=True, loader=load_movielens_csv),
-        DatasetInfo("ml-20m", "MovieLens 20M: 20,000,263 ratings (0.5-5) of 27,278 movies by 138,493 "
-                    "users (2015); the ML-20M YouTube trailer list uses its IDs.", folder="ml-20m",
-                    required_files=("ratings.csv", "movies.csv"), url=f"{GROUPLENS}/ml-20m.zip",
-                    checksum="md5:cd245b17a1ae2cc31bb14903e1204af3", size="190 MB",
-                    ml1m_numbering=True, loader=load_movielens_csv),
-        DatasetInfo("ml-25m", "MovieLens 25M: 25,000,095 ratings (0.5-5) of 62,423 movies by 162,541 "
-                    "users (2019).", folder="ml-25m", required_files=("ratings.csv", "movies.csv"),
-                    url=f"{GROUPLENS}/ml-25m.zip", checksum="md5:6b51fb2759a8657d3bfcbfc42b592ada",
-                    size="250 MB", ml1m_numbering=True, loader=load_movielens_csv),
+        DatasetInfo(
+            "ml-latest-small",
+            "MovieLens latest small: ~100,000 ratings (0.5-5) of ~9,700 "
+            "movies by ~600 users, with TMDB links; no demographics.",
+            folder="ml-latest-small",
+            required_files=("ratings.csv", "movies.csv"),
+            url=f"{GROUPLENS}/ml-latest-small.zip",
+            checksum=None,
+            size="1 MB",
+            ml1m_numbering=True,
+            loader=load_movielens_csv,
+        ),
+        DatasetInfo(
+            "ml-20m",
+            "MovieLens 20M: 20,000,263 ratings (0.5-5) of 27,278 movies by 138,493 "
+            "users (2015); the ML-20M YouTube trailer list uses its IDs.",
+            folder="ml-20m",
+            required_files=("ratings.csv", "movies.csv"),
+            url=f"{GROUPLENS}/ml-20m.zip",
+            checksum="md5:cd245b17a1ae2cc31bb14903e1204af3",
+            size="190 MB",
+            ml1m_numbering=True,
+            loader=load_movielens_csv,
+        ),
+        DatasetInfo(
+            "ml-25m",
+            "MovieLens 25M: 25,000,095 ratings (0.5-5) of 62,423 movies by 162,541 users (2019).",
+            folder="ml-25m",
+            required_files=("ratings.csv", "movies.csv"),
+            url=f"{GROUPLENS}/ml-25m.zip",
+            checksum="md5:6b51fb2759a8657d3bfcbfc42b592ada",
+            size="250 MB",
+            ml1m_numbering=True,
+            loader=load_movielens_csv,
+        ),
     )
 }
 
@@ -122,8 +164,7 @@ def find_dataset_folder(name: str, data_dir: str | os.PathLike | None = None) ->
 def _not_found_message(info: DatasetInfo, root: Path) -> str:
     folder = root / info.folder
     missing = [f for f in info.required_files if not (folder / f).is_file()]
-    state = (f"{folder} lacks {', '.join(missing)}" if folder.is_dir()
-             else f"{folder} does not exist")
+    state = f"{folder} lacks {', '.join(missing)}" if folder.is_dir() else f"{folder} does not exist"
     return f"dataset {info.name!r} not found: {state}. {info.download_hint(root)}"
 
 
@@ -202,7 +243,8 @@ def attach_posters(dataset: Dataset, data_dir: str | os.PathLike | None = None) 
         if matches is None:
             dataset.notes["poster_warning"] = (
                 f"ML-100K posters are found through ML-1M MovieIDs; the title matcher needs "
-                f"{root / 'ml-1m' / 'movies.dat'} (run `python -m recsys download ml-1m`).")
+                f"{root / 'ml-1m' / 'movies.dat'} (run `python -m recsys download ml-1m`)."
+            )
         else:
             dataset.items["ml1m_movie_id"] = matches["ml1m_movie_id"].reindex(dataset.items.index)
             dataset.notes["ml1m_match"] = matches["match"].fillna("unmatched").value_counts().to_dict()
@@ -230,18 +272,20 @@ def available_datasets(data_dir: str | os.PathLike | None = None) -> pd.DataFram
     rows = []
     for info in DATASETS.values():
         folder = find_dataset_folder(info.name, root) if not info.synthetic else None
-        rows.append({
-            "name": info.name,
-            "present": True if info.synthetic else folder is not None,
-            "synthetic": info.synthetic,
-            "description": info.description,
-            "size": info.size,
-            "url": info.url,
-            "folder": str(folder) if folder is not None else None,
-        })
+        rows.append(
+            {
+                "name": info.name,
+                "present": True if info.synthetic else folder is not None,
+                "synthetic": info.synthetic,
+                "description": info.description,
+                "size": info.size,
+                "url": info.url,
+                "folder": str(folder) if folder is not None else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def default_dataset_name(data_dir: str | os.PathLike | None = None) -> str:
-    """"ml-100k" when it is in the data directory, else the always-available synthetic "demo"."""
+    """ "ml-100k" when it is in the data directory, else the always-available synthetic "demo"."""
     return "ml-100k" if find_dataset_folder("ml-100k", data_dir) is not None else "demo"

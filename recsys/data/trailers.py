@@ -46,8 +46,11 @@ def _check_field_counts(path: Path, text: str) -> None:
         raise DataFormatError(path, 1, "empty file: expected a header youtubeId,movieId,title")
     for row in reader:
         if row and len(row) != len(header):
-            raise DataFormatError(path, reader.line_num, f"malformed line: expected {len(header)} fields "
-                                                         f"({','.join(header)}), found {len(row)}")
+            raise DataFormatError(
+                path,
+                reader.line_num,
+                f"malformed line: expected {len(header)} fields ({','.join(header)}), found {len(row)}",
+            )
 
 
 def read_youtube_mapping(path: str | Path) -> pd.DataFrame:
@@ -55,8 +58,10 @@ def read_youtube_mapping(path: str | Path) -> pd.DataFrame:
     (youtube_id,movielens_id,title,status_code) -> columns youtube_id, item_id, title[, status_code]."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found (ml-youtube.csv comes with ML-20M-YouTube: "
-                                f"https://grouplens.org/datasets/movielens/ml-20m-youtube/)")
+        raise FileNotFoundError(
+            f"{path} not found (ml-youtube.csv comes with ML-20M-YouTube: "
+            f"https://grouplens.org/datasets/movielens/ml-20m-youtube/)"
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -104,9 +109,12 @@ def duration_seconds(values: pd.Series) -> pd.Series:
     return numeric.fillna(iso).astype("float64")
 
 
-def clean_youtube_mapping(mapping: pd.DataFrame, metadata: pd.DataFrame | None = None,
-                          available_ids=None, max_seconds: float = MAX_TRAILER_SECONDS,
-                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_youtube_mapping(
+    mapping: pd.DataFrame,
+    metadata: pd.DataFrame | None = None,
+    available_ids=None,
+    max_seconds: float = MAX_TRAILER_SECONDS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the VT2 cleaning rules; returns (kept rows, report: rule, applied, dropped, remaining).
 
     metadata: optional frame indexed or keyed by ``youtube_id`` with a video ``title`` and/or a
@@ -129,11 +137,12 @@ def clean_youtube_mapping(mapping: pd.DataFrame, metadata: pd.DataFrame | None =
         report.append({"rule": rule, "applied": True, "dropped": int(drop.sum()), "remaining": len(rows)})
 
     report.append({"rule": "input", "applied": True, "dropped": 0, "remaining": len(rows)})
-    apply("unavailable (status code != 200)",
-          rows["status_code"] != 200 if "status_code" in rows.columns else None)
+    apply("unavailable (status code != 200)", rows["status_code"] != 200 if "status_code" in rows.columns else None)
     apply("malformed YouTube id", ~rows["youtube_id"].str.fullmatch(YOUTUBE_ID))
-    apply("not in availability list",
-          ~rows["item_id"].isin(set(int(i) for i in available_ids)) if available_ids is not None else None)
+    apply(
+        "not in availability list",
+        ~rows["item_id"].isin(set(int(i) for i in available_ids)) if available_ids is not None else None,
+    )
     if metadata is not None and "title" in metadata.columns:
         video_titles = rows["youtube_id"].map(metadata["title"]).fillna("")
         source = "video title"
@@ -164,8 +173,11 @@ def youtube_ids_for(items: pd.DataFrame, mapping: pd.DataFrame, ml1m_numbering: 
     """YouTube id per item (None where absent). ML-100K items use their ``ml1m_movie_id`` column
     (ML-1M MovieIDs are ML-20M movieIds); ML-1M-numbered datasets use their own ids."""
     by_movie = mapping.drop_duplicates("item_id").set_index("item_id")["youtube_id"]
-    keys = items["ml1m_movie_id"] if "ml1m_movie_id" in items.columns else (
-        pd.Series(items.index, index=items.index) if ml1m_numbering else None)
+    keys = (
+        items["ml1m_movie_id"]
+        if "ml1m_movie_id" in items.columns
+        else (pd.Series(items.index, index=items.index) if ml1m_numbering else None)
+    )
     if keys is None:
         return pd.Series(None, index=items.index, dtype=object, name="youtube_id")
     found = [by_movie.get(int(k)) if pd.notna(k) else None for k in keys]
@@ -184,7 +196,8 @@ def youtube_download_commands(youtube_ids: pd.Series, folder: str | Path, max_he
         commands.append(
             f"yt-dlp -f 'bv*[height<={max_height}][ext=mp4]/b[height<={max_height}]' "
             f"--match-filter 'duration <= {MAX_TRAILER_SECONDS}' -o '{folder / f'{item_id}.%(ext)s'}' "
-            f"https://www.youtube.com/watch?v={youtube_id}")
+            f"https://www.youtube.com/watch?v={youtube_id}"
+        )
     return commands
 
 
@@ -194,4 +207,5 @@ def download_youtube_trailers(*_args, **_kwargs):
         "Downloading trailers from YouTube needs yt-dlp (`pip install yt-dlp`) and network access; "
         "it is not part of this project. Generate the commands with "
         "recsys.data.trailers.youtube_download_commands(...) and save the videos as "
-        "<data_dir>/trailers/<dataset>/{movieId}.mp4; the dashboard picks them up from there.")
+        "<data_dir>/trailers/<dataset>/{movieId}.mp4; the dashboard picks them up from there."
+    )

@@ -6,7 +6,7 @@ Long runs report through `progress(done, total, message)`.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,8 @@ from recsys.models.fusion import check_weights, fuse_predictions
 from recsys.models.knn import UserKNN
 from recsys.models.means import UserMeanPredictor
 from recsys.models.profiles import ProfileKNN
-from recsys.progress import Progress, no_progress as _no_progress
+from recsys.progress import Progress
+from recsys.progress import no_progress as _no_progress
 
 DEFAULT_KS = tuple(range(10, 101, 10))
 DEFAULT_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
@@ -83,8 +84,17 @@ def rmse_vs_k(
             for k, row_rmse, row_mae, fallback in zip(
                 ks, rmse_rows(truth, curve), mae_rows(truth, curve), model.last_fallback_.mean(axis=1)
             ):
-                rows.append({"representation": name, "fold": fold.fold, "k": k, "rmse": row_rmse,
-                             "mae": row_mae, "n_test": len(truth), "fallback_share": fallback})
+                rows.append(
+                    {
+                        "representation": name,
+                        "fold": fold.fold,
+                        "k": k,
+                        "rmse": row_rmse,
+                        "mae": row_mae,
+                        "n_test": len(truth),
+                        "fallback_share": fallback,
+                    }
+                )
             done += 1
     progress(total, total, "done")
     return pd.DataFrame(rows)
@@ -127,10 +137,19 @@ def fusion_curve(
         if cold.any():
             subsets["cold-start"] = cold
         for subset, mask in subsets.items():
-            for weight, row_rmse, row_mae in zip(weights, rmse_rows(truth[mask], fused[:, mask]),
-                                                 mae_rows(truth[mask], fused[:, mask])):
-                rows.append({"fold": fold.fold, "weight": float(weight), "subset": subset,
-                             "rmse": row_rmse, "mae": row_mae, "n": int(mask.sum())})
+            for weight, row_rmse, row_mae in zip(
+                weights, rmse_rows(truth[mask], fused[:, mask]), mae_rows(truth[mask], fused[:, mask])
+            ):
+                rows.append(
+                    {
+                        "fold": fold.fold,
+                        "weight": float(weight),
+                        "subset": subset,
+                        "rmse": row_rmse,
+                        "mae": row_mae,
+                        "n": int(mask.sum()),
+                    }
+                )
     progress(len(folds), len(folds), "done")
     return pd.DataFrame(rows)
 
@@ -144,7 +163,7 @@ def fusion_summary(curve: pd.DataFrame, value: str = "rmse") -> pd.DataFrame:
     summary = pd.DataFrame(rows)
     summary["best"] = False
     summary["gain_vs_cf"] = np.nan
-    for subset, group in summary.groupby("subset"):
+    for _subset, group in summary.groupby("subset"):
         summary.loc[group["mean"].idxmin(), "best"] = True
         cf_alone = group.loc[np.isclose(group["weight"], 1.0), "mean"]
         if len(cf_alone):
@@ -161,9 +180,14 @@ def best_fusion_weight(curve: pd.DataFrame, subset: str = "all") -> dict:
     best = rows[rows["best"]].iloc[0]
     cf = rows.loc[np.isclose(rows["weight"], 1.0), "mean"]
     cf_rmse = float(cf.iloc[0]) if len(cf) else np.nan
-    return {"subset": subset, "weight": float(best["weight"]), "rmse": float(best["mean"]),
-            "cf_rmse": cf_rmse, "gain": cf_rmse - float(best["mean"]),
-            "gain_pct": 100.0 * (cf_rmse - float(best["mean"])) / cf_rmse if cf_rmse else np.nan}
+    return {
+        "subset": subset,
+        "weight": float(best["weight"]),
+        "rmse": float(best["mean"]),
+        "cf_rmse": cf_rmse,
+        "gain": cf_rmse - float(best["mean"]),
+        "gain_pct": 100.0 * (cf_rmse - float(best["mean"])) / cf_rmse if cf_rmse else np.nan,
+    }
 
 
 # ---- cold start -----------------------------------------------------------------------------------
@@ -194,9 +218,16 @@ def cold_start_rmse(
             model = factory().fit(fold.train)
             predictions = model.predict(users, items)
             fallback = getattr(model, "last_fallback_", None)
-            rows.append({"fold": fold.fold, "model": label, "rmse": rmse(truth, predictions),
-                         "mae": mae(truth, predictions), "n": len(truth),
-                         "fallback_share": float(np.mean(fallback)) if fallback is not None else np.nan})
+            rows.append(
+                {
+                    "fold": fold.fold,
+                    "model": label,
+                    "rmse": rmse(truth, predictions),
+                    "mae": mae(truth, predictions),
+                    "n": len(truth),
+                    "fallback_share": float(np.mean(fallback)) if fallback is not None else np.nan,
+                }
+            )
     progress(total, total, "done")
     return pd.DataFrame(rows)
 
@@ -235,20 +266,30 @@ def embedding_r2(
         X = matrix[present].astype(np.float64)
         y = counts["mean"].to_numpy(dtype=np.float64)[present]
         if len(y) < 2 * cv:  # R² of a fold needs at least two held-out items
-            raise ValueError(f"{name}: only {len(y)} rated items have features; need at least {2 * cv} "
-                             f"for {cv}-fold R²")
+            raise ValueError(
+                f"{name}: only {len(y)} rated items have features; need at least {2 * cv} for {cv}-fold R²"
+            )
         make = (lambda: Ridge(alpha=alpha)) if alpha > 0 else LinearRegression
         in_sample = make().fit(X, y).score(X, y)
         scores = cross_val_score(make(), X, y, cv=KFold(cv, shuffle=True, random_state=seed), scoring="r2")
-        rows.append({"representation": name, "n_items": len(y), "dim": X.shape[1],
-                     "r2_in_sample": float(in_sample), "r2_cv": float(scores.mean()),
-                     "r2_cv_std": float(scores.std())})
+        rows.append(
+            {
+                "representation": name,
+                "n_items": len(y),
+                "dim": X.shape[1],
+                "r2_in_sample": float(in_sample),
+                "r2_cv": float(scores.mean()),
+                "r2_cv_std": float(scores.std()),
+            }
+        )
     progress(len(features), len(features), "done")
     return pd.DataFrame(rows)
 
 
 # ---- naming representations on the command line / in the app -------------------------------------
-def load_representation(dataset, spec: str, extract: bool = False, progress: Progress | None = None) -> ItemFeatures | None:
+def load_representation(
+    dataset, spec: str, extract: bool = False, progress: Progress | None = None
+) -> ItemFeatures | None:
     """Item features named by a short spec, as the CLI and the pages write them.
 
     "ratings" -> None (ratings-only KNN); "genre"/"genres" -> multi-hot genres;
@@ -264,7 +305,9 @@ def load_representation(dataset, spec: str, extract: bool = False, progress: Pro
         return genre_features(dataset)
     media, _, backbone = spec.partition(":")
     if media not in ("poster", "trailer") or not backbone:
-        raise ValueError(f"unknown representation {spec!r}: use ratings, genre, poster:<backbone> or trailer:<backbone>")
+        raise ValueError(
+            f"unknown representation {spec!r}: use ratings, genre, poster:<backbone> or trailer:<backbone>"
+        )
     from recsys.features import extract as extraction
 
     media_kind = media + "s"

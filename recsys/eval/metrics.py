@@ -6,7 +6,7 @@ predictions, so it never needs to know which model produced them.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

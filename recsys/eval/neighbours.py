@@ -54,7 +54,9 @@ def nearest_items(features: ItemFeatures, item_id: int, n: int = 5, metric: str 
     distances[positions[0]] = np.inf
     n = min(n, len(distances) - 1)
     order = np.argsort(distances, kind="stable")[:n]
-    return pd.DataFrame({"rank": np.arange(1, n + 1), "item_id": features.item_ids[order], "distance": distances[order]})
+    return pd.DataFrame(
+        {"rank": np.arange(1, n + 1), "item_id": features.item_ids[order], "distance": distances[order]}
+    )
 
 
 def neighbour_indices(matrix: np.ndarray, n: int, metric: str = "euclidean", chunk: int = 1024) -> np.ndarray:
@@ -67,7 +69,11 @@ def neighbour_indices(matrix: np.ndarray, n: int, metric: str = "euclidean", chu
         stop = min(start + chunk, len(matrix))
         distances = _distances(matrix[start:stop], matrix, metric, squared_norms)
         distances[np.arange(stop - start), np.arange(start, stop)] = np.inf
-        part = np.argpartition(distances, n - 1, axis=1)[:, :n] if n < len(matrix) - 1 else np.argsort(distances, axis=1)[:, :n]
+        part = (
+            np.argpartition(distances, n - 1, axis=1)[:, :n]
+            if n < len(matrix) - 1
+            else np.argsort(distances, axis=1)[:, :n]
+        )
         rows = np.arange(stop - start)[:, None]
         part = part[rows, np.argsort(distances[rows, part], axis=1, kind="stable")]
         result[start:stop] = part
@@ -110,18 +116,22 @@ def genre_precision_at_n(features: ItemFeatures, genres: pd.DataFrame, n: int = 
     }
 
 
-def genre_precision_curve(features: ItemFeatures, genres: pd.DataFrame, max_n: int = 20, metric: str = "euclidean") -> pd.DataFrame:
+def genre_precision_curve(
+    features: ItemFeatures, genres: pd.DataFrame, max_n: int = 20, metric: str = "euclidean"
+) -> pd.DataFrame:
     """genre precision@N for every N = 1..max_n from one neighbour search (tidy: n, genre_precision, chance, queries).
 
     The same numbers as `genre_precision_at_n` for each N, so a page can change N without searching again.
     """
     common, hits, chance = _genre_hits(features, genres, max_n, metric)
     cumulative = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
-    return pd.DataFrame({
-        "representation": features.name,
-        "metric": metric,
-        "n": np.arange(1, hits.shape[1] + 1),
-        "genre_precision": cumulative.mean(axis=0),
-        "chance": float(chance.mean()),
-        "queries": int(len(common)),
-    })
+    return pd.DataFrame(
+        {
+            "representation": features.name,
+            "metric": metric,
+            "n": np.arange(1, hits.shape[1] + 1),
+            "genre_precision": cumulative.mean(axis=0),
+            "chance": float(chance.mean()),
+            "queries": int(len(common)),
+        }
+    )

@@ -225,9 +225,7 @@ def coverage_with_ci(
     if n_users == 0:
         return (np.nan, np.nan, np.nan)
     rows, slots = np.nonzero(recs >= 0)
-    shown = sp.csr_matrix(
-        (np.ones(len(rows)), (rows, recs[rows, slots])), shape=(n_users, catalogue_size)
-    )
+    shown = sp.csr_matrix((np.ones(len(rows)), (rows, recs[rows, slots])), shape=(n_users, catalogue_size))
     point = float((np.asarray(shown.sum(axis=0)).ravel() > 0).sum() / catalogue_size)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_users, size=(n_boot, n_users))
@@ -290,8 +288,15 @@ def summarise_per_user(values: pd.DataFrame, metrics: Sequence[str] = PER_USER_M
         if metric not in values:
             continue
         mean, low, high = mean_ci(values[metric])
-        rows.append({"metric": metric, "mean": mean, "ci_low": low, "ci_high": high,
-                     "n_users": int(values[metric].notna().sum())})
+        rows.append(
+            {
+                "metric": metric,
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "n_users": int(values[metric].notna().sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -180,8 +180,9 @@ def save_splits(splits: Splits, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"test_{fold.fold}": fold.test_positions for fold in splits}
     arrays.update({f"cold_{fold.fold}": fold.cold_items for fold in splits if fold.cold_items is not None})
-    header = json.dumps({"kind": splits.kind, "params": splits.params, "fingerprint": splits.fingerprint,
-                         "n_folds": len(splits)})
+    header = json.dumps(
+        {"kind": splits.kind, "params": splits.params, "fingerprint": splits.fingerprint, "n_folds": len(splits)}
+    )
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, header=np.array(header), **arrays)
     tmp.replace(path)  # atomic: an interrupted save never leaves a half-written split
@@ -211,13 +212,22 @@ def split_path(dataset_name: str, kind: str, **params) -> Path:
     return cache_dir() / "splits" / f"{dataset_name}-{kind}-{label}.npz"
 
 
-def cached_splits(ratings: pd.DataFrame, dataset_name: str, kind: str = "holdout", seed: int = 0,
-                  test_size: float = 0.2, n_folds: int | None = None, item_share: float = 0.2) -> Splits:
+def cached_splits(
+    ratings: pd.DataFrame,
+    dataset_name: str,
+    kind: str = "holdout",
+    seed: int = 0,
+    test_size: float = 0.2,
+    n_folds: int | None = None,
+    item_share: float = 0.2,
+) -> Splits:
     """The saved split for these settings if it exists for these ratings, else a new one (saved)."""
-    relevant = {"holdout": {"seed": seed, "test_size": test_size},
-                "kfold": {"seed": seed, "n_folds": n_folds or 5},
-                "per_user": {"seed": seed, "test_size": test_size},
-                "cold_items": {"seed": seed, "item_share": item_share, "n_folds": n_folds or 1}}
+    relevant = {
+        "holdout": {"seed": seed, "test_size": test_size},
+        "kfold": {"seed": seed, "n_folds": n_folds or 5},
+        "per_user": {"seed": seed, "test_size": test_size},
+        "cold_items": {"seed": seed, "item_share": item_share, "n_folds": n_folds or 1},
+    }
     if kind not in relevant:
         raise ValueError(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
     path = split_path(dataset_name, kind, **relevant[kind])

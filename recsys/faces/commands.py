@@ -12,8 +12,10 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("audience-eval", help="group recommender evaluation by age band and gender "
-                                                         "(Balfaqih); optional faces from an image")
+    parser = subparsers.add_parser(
+        "audience-eval",
+        help="group recommender evaluation by age band and gender (Balfaqih); optional faces from an image",
+    )
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--n", type=int, default=10, help="list length N (default 10)")
@@ -36,19 +38,20 @@ def run(args) -> int:
     dataset = load_dataset(args.dataset, data_dir=args.data_dir)
     progress = tqdm_progress("groups", unit="step", leave=False)
     try:
-        table = evaluate_groups(dataset, n=args.n, test_fraction=args.test_fraction, seed=args.seed,
-                                progress=progress)
+        table = evaluate_groups(dataset, n=args.n, test_fraction=args.test_fraction, seed=args.seed, progress=progress)
     finally:
         progress.close()
     elapsed = time.perf_counter() - start
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(table.round(4).to_string(index=False))
     overall = table[table["facet"] == "all"].set_index("method")
-    print(f"dataset={dataset.name} n={args.n} seed={args.seed} "
-          f"f1_group={overall.loc['group recommender', 'f1']:.4f} "
-          f"f1_popular={overall.loc['popular in group', 'f1']:.4f} "
-          f"f1_svd_all_clusters={overall.loc['group SVD, all clusters', 'f1']:.4f} "
-          f"users={int(overall['n_users'].iloc[0])} seconds={elapsed:.1f}")
+    print(
+        f"dataset={dataset.name} n={args.n} seed={args.seed} "
+        f"f1_group={overall.loc['group recommender', 'f1']:.4f} "
+        f"f1_popular={overall.loc['popular in group', 'f1']:.4f} "
+        f"f1_svd_all_clusters={overall.loc['group SVD, all clusters', 'f1']:.4f} "
+        f"users={int(overall['n_users'].iloc[0])} seconds={elapsed:.1f}"
+    )
     if args.image is not None:
         _print_faces(args.image, dataset, args.n)
     return 0
@@ -68,7 +71,9 @@ def _print_faces(path: Path, dataset, n: int) -> None:
     model = GroupRecommender().fit(dataset.ratings, dataset.users, dataset.genres)
     for i, face in enumerate(result.faces, 1):
         rec = model.recommend(face.age_band, face.gender, face.emotion, n=n)
-        print(f"face {i}: {face.label()} -> group {rec.age_band or 'all'}/{rec.gender or 'all'} "
-              f"({rec.n_members} users), cluster {rec.favoured_cluster}")
+        print(
+            f"face {i}: {face.label()} -> group {rec.age_band or 'all'}/{rec.gender or 'all'} "
+            f"({rec.n_members} users), cluster {rec.favoured_cluster}"
+        )
         for row in rec.items.itertuples(index=False):
             print(f"  {row.rank:>2}. {dataset.items.loc[row.item_id, 'title']}  ({row.score:.2f})")

@@ -20,9 +20,9 @@ MAX_DETECTION_SIDE = 1280
 
 @dataclass(frozen=True)
 class DetectedFace:
-    box: tuple[float, float, float, float]   # x1, y1, x2, y2 in image pixels
-    score: float                             # O-Net face probability
-    landmarks: np.ndarray                    # (5, 2): left eye, right eye, nose, mouth left, mouth right
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in image pixels
+    score: float  # O-Net face probability
+    landmarks: np.ndarray  # (5, 2): left eye, right eye, nose, mouth left, mouth right
 
     @property
     def width(self) -> float:
@@ -78,8 +78,9 @@ def _ensure_nms() -> str:
 class FaceDetector:
     """MTCNN wrapper: `detect(rgb_uint8_array)` -> faces sorted by area, largest first."""
 
-    def __init__(self, min_face_size: int = 40, thresholds=(0.6, 0.7, 0.7), min_score: float = 0.9,
-                 device: str | None = None):
+    def __init__(
+        self, min_face_size: int = 40, thresholds=(0.6, 0.7, 0.7), min_score: float = 0.9, device: str | None = None
+    ):
         self.min_face_size = min_face_size
         self.thresholds = tuple(thresholds)
         self.min_score = min_score
@@ -93,8 +94,13 @@ class FaceDetector:
             ) from exc
         self.nms_backend_ = _ensure_nms()
         # The detector is tiny; the CPU is as fast as a GPU round-trip for single images.
-        self._mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, thresholds=list(self.thresholds),
-                            device=device or "cpu", post_process=False)
+        self._mtcnn = MTCNN(
+            keep_all=True,
+            min_face_size=min_face_size,
+            thresholds=list(self.thresholds),
+            device=device or "cpu",
+            post_process=False,
+        )
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -124,6 +130,7 @@ class FaceDetector:
             if score is None or score < self.min_score:
                 continue
             box = np.asarray(box, dtype=float) / scale
-            faces.append(DetectedFace(tuple(float(v) for v in box), float(score),
-                                      np.asarray(landmarks, dtype=float) / scale))
+            faces.append(
+                DetectedFace(tuple(float(v) for v in box), float(score), np.asarray(landmarks, dtype=float) / scale)
+            )
         return sorted(faces, key=lambda f: -f.width * f.height)

@@ -105,8 +105,9 @@ class MiniXception(nn.Module):
         super().__init__()
         self.conv1, self.bn1 = nn.Conv2d(1, 8, 3, bias=False), _bn(8)
         self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, bias=False), _bn(8)
-        self.blocks = nn.ModuleList([XceptionBlock(c_in, c_out) for c_in, c_out in
-                                     [(8, 16), (16, 32), (32, 64), (64, 128)]])
+        self.blocks = nn.ModuleList(
+            [XceptionBlock(c_in, c_out) for c_in, c_out in [(8, 16), (16, 32), (32, 64), (64, 128)]]
+        )
         self.head = nn.Conv2d(128, n_classes, 3, padding=1, bias=True)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,8 +123,13 @@ class MiniXception(nn.Module):
 
 def keras_name_map() -> dict[str, str]:
     """Keras layer name -> our module path, following the layer graph in the file's model_config."""
-    names = {"conv2d_1": "conv1", "batch_normalization_1": "bn1",
-             "conv2d_2": "conv2", "batch_normalization_2": "bn2", "conv2d_7": "head"}
+    names = {
+        "conv2d_1": "conv1",
+        "batch_normalization_1": "bn1",
+        "conv2d_2": "conv2",
+        "batch_normalization_2": "bn2",
+        "conv2d_7": "head",
+    }
     for b in range(4):
         prefix = f"blocks.{b}"
         names[f"conv2d_{b + 3}"] = f"{prefix}.residual_conv"
@@ -159,9 +165,14 @@ def _keras_to_torch(kind: str, array: np.ndarray) -> np.ndarray:
 
 
 _TENSOR_TARGET = {
-    "kernel": "weight", "bias": "bias", "depthwise_kernel": "depthwise.weight",
-    "pointwise_kernel": "pointwise.weight", "gamma": "weight", "beta": "bias",
-    "moving_mean": "running_mean", "moving_variance": "running_var",
+    "kernel": "weight",
+    "bias": "bias",
+    "depthwise_kernel": "depthwise.weight",
+    "pointwise_kernel": "pointwise.weight",
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
 }
 
 

@@ -47,33 +47,37 @@ class InputTooLargeError(FaceInputError):
     pass
 
 
-NO_FACE_MESSAGE = ("No face found. Face the camera in good light, or upload a photo where at least "
-                   "one face is clearly visible and not too small.")
+NO_FACE_MESSAGE = (
+    "No face found. Face the camera in good light, or upload a photo where at least "
+    "one face is clearly visible and not too small."
+)
 
 
 @dataclass
 class FaceResult:
     box: tuple[float, float, float, float]
     detection_score: float
-    age: float                       # expected age (years) from the age model's 81 classes
+    age: float  # expected age (years) from the age model's 81 classes
     age_band: str
-    age_band_confidence: float       # probability mass of that band
-    gender: str                      # "F" / "M"
+    age_band_confidence: float  # probability mass of that band
+    gender: str  # "F" / "M"
     gender_confidence: float
     emotion: str
     emotion_confidence: float
     emotion_probs: dict[str, float]
     age_band_probs: dict[str, float]
-    frames: int = 1                  # how many frames were averaged into this result
+    frames: int = 1  # how many frames were averaged into this result
 
     def label(self) -> str:
-        return (f"{self.age_band} ({self.age_band_confidence:.0%}) · {self.gender} "
-                f"({self.gender_confidence:.0%}) · {self.emotion} ({self.emotion_confidence:.0%})")
+        return (
+            f"{self.age_band} ({self.age_band_confidence:.0%}) · {self.gender} "
+            f"({self.gender_confidence:.0%}) · {self.emotion} ({self.emotion_confidence:.0%})"
+        )
 
 
 @dataclass
 class AnalysisResult:
-    image: np.ndarray                # the (last) frame, RGB uint8; kept in memory only
+    image: np.ndarray  # the (last) frame, RGB uint8; kept in memory only
     faces: list[FaceResult]
     frames_analysed: int = 1
     window: int = 1
@@ -87,13 +91,16 @@ def decode_image(data: bytes) -> np.ndarray:
     if not data:
         raise UnsupportedInputError("The upload is empty.")
     if len(data) > MAX_IMAGE_BYTES:
-        raise InputTooLargeError(f"The image is {len(data) / 2**20:.1f} MB; the limit is "
-                                 f"{MAX_IMAGE_BYTES // 2**20} MB.")
+        raise InputTooLargeError(
+            f"The image is {len(data) / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB."
+        )
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise InputTooLargeError(f"The image has {img.width}x{img.height} pixels; the limit is "
-                                         f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels.")
+                raise InputTooLargeError(
+                    f"The image has {img.width}x{img.height} pixels; the limit is "
+                    f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels."
+                )
             img = ImageOps.exif_transpose(img)
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
     except FaceInputError:
@@ -111,8 +118,9 @@ def decode_video(data: bytes, fps: float = DEFAULT_VIDEO_FPS, max_frames: int = 
     if not data:
         raise UnsupportedInputError("The upload is empty.")
     if len(data) > MAX_VIDEO_BYTES:
-        raise InputTooLargeError(f"The video is {len(data) / 2**20:.1f} MB; the limit is "
-                                 f"{MAX_VIDEO_BYTES // 2**20} MB. Upload a short clip.")
+        raise InputTooLargeError(
+            f"The video is {len(data) / 2**20:.1f} MB; the limit is {MAX_VIDEO_BYTES // 2**20} MB. Upload a short clip."
+        )
     frames: list[np.ndarray] = []
     next_time = 0.0
     try:
@@ -145,9 +153,9 @@ class FrameProbabilities:
     """Per-face probability vectors of one frame: the unit that sequence mode averages."""
 
     faces: list[DetectedFace]
-    age: np.ndarray       # (N, 81)
-    gender: np.ndarray    # (N, 2) [F, M]
-    emotion: np.ndarray   # (N, 7)
+    age: np.ndarray  # (N, 81)
+    gender: np.ndarray  # (N, 2) [F, M]
+    emotion: np.ndarray  # (N, 7)
 
 
 class AudienceAnalyzer:
@@ -175,20 +183,31 @@ class AudienceAnalyzer:
             band_probs = dict(zip(AGE_BAND_LABELS, bands[i].round(4).tolist()))
             g = int(np.argmax(gender[i]))
             e = int(np.argmax(emotion[i]))
-            results.append(FaceResult(
-                box=face.box, detection_score=face.score, age=float(ages[i]), age_band=band,
-                age_band_confidence=float(band_probs[band]),
-                gender=model.gender_labels_[g], gender_confidence=float(gender[i, g]),
-                emotion=EMOTIONS[e], emotion_confidence=float(emotion[i, e]),
-                emotion_probs=dict(zip(EMOTIONS, emotion[i].round(4).tolist())), age_band_probs=band_probs,
-                frames=int(frames[i]) if frames is not None else 1))
+            results.append(
+                FaceResult(
+                    box=face.box,
+                    detection_score=face.score,
+                    age=float(ages[i]),
+                    age_band=band,
+                    age_band_confidence=float(band_probs[band]),
+                    gender=model.gender_labels_[g],
+                    gender_confidence=float(gender[i, g]),
+                    emotion=EMOTIONS[e],
+                    emotion_confidence=float(emotion[i, e]),
+                    emotion_probs=dict(zip(EMOTIONS, emotion[i].round(4).tolist())),
+                    age_band_probs=band_probs,
+                    frames=int(frames[i]) if frames is not None else 1,
+                )
+            )
         return results
 
     def analyse_image(self, image: np.ndarray, require_face: bool = True) -> AnalysisResult:
         height, width = image.shape[:2]
         if require_face and min(height, width) < self.detector.min_face_size:
-            raise NoFaceError(f"The image is only {width}x{height} pixels: too small to find a face "
-                              f"(faces need at least {self.detector.min_face_size} pixels).")
+            raise NoFaceError(
+                f"The image is only {width}x{height} pixels: too small to find a face "
+                f"(faces need at least {self.detector.min_face_size} pixels)."
+            )
         probs = self.frame_probabilities(image)
         if require_face and not probs.faces:
             raise NoFaceError(NO_FACE_MESSAGE)
@@ -206,11 +225,18 @@ class AudienceAnalyzer:
         faces, age, gender, emotion, counts = tracker.averaged()
         if not faces:
             raise NoFaceError(NO_FACE_MESSAGE)
-        return AnalysisResult(frames[-1], self.to_results(faces, age, gender, emotion, counts),
-                              frames_analysed=len(frames), window=window)
+        return AnalysisResult(
+            frames[-1], self.to_results(faces, age, gender, emotion, counts), frames_analysed=len(frames), window=window
+        )
 
-    def analyse_video_bytes(self, data: bytes, fps: float = DEFAULT_VIDEO_FPS, window: int = DEFAULT_WINDOW,
-                            max_frames: int = DEFAULT_MAX_FRAMES, progress=None) -> AnalysisResult:
+    def analyse_video_bytes(
+        self,
+        data: bytes,
+        fps: float = DEFAULT_VIDEO_FPS,
+        window: int = DEFAULT_WINDOW,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        progress=None,
+    ) -> AnalysisResult:
         return self.analyse_frames(decode_video(data, fps, max_frames), window, progress)
 
 
@@ -268,6 +294,6 @@ class TemporalAverager:
         mean = [np.mean([h[k] for h in t.history], axis=0) for k in range(3) for t in tracks]
         n = len(tracks)
         age = np.array(mean[:n]).reshape(n, -1)
-        gender = np.array(mean[n:2 * n]).reshape(n, -1)
-        emotion = np.array(mean[2 * n:]).reshape(n, -1)
+        gender = np.array(mean[n : 2 * n]).reshape(n, -1)
+        emotion = np.array(mean[2 * n :]).reshape(n, -1)
         return faces, age, gender, emotion, [len(t.history) for t in tracks]

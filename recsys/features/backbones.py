@@ -172,8 +172,12 @@ def efficientnet_lite_key_map(source_keys, model) -> dict[str, str]:
     expanded = {int(m.group(1)) for k in source_keys if (m := re.match(r"_blocks\.(\d+)\._expand_conv\.", k))}
     top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
     with_expansion = {
-        "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-        "_project_conv": "conv_pwl", "_bn2": "bn3",
+        "_expand_conv": "conv_pw",
+        "_bn0": "bn1",
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn2",
+        "_project_conv": "conv_pwl",
+        "_bn2": "bn3",
     }
     without_expansion = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
     mapping = {}
@@ -270,11 +274,15 @@ def _create_hub_pretrained(timm, name: str):
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
             raise ValueError(f"unknown backbone '{name}': {exc}") from exc
-        raise WeightsUnavailableError(_how_to_supply(name, f"loading timm's pretrained weights failed ({exc})")) from exc
+        raise WeightsUnavailableError(
+            _how_to_supply(name, f"loading timm's pretrained weights failed ({exc})")
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - the hub client raises many types offline; all mean "no weights"
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise WeightsUnavailableError(
-            _how_to_supply(name, f"downloading timm's pretrained weights failed ({type(exc).__name__}: {first_line[:200]})")
+            _how_to_supply(
+                name, f"downloading timm's pretrained weights failed ({type(exc).__name__}: {first_line[:200]})"
+            )
         ) from exc
 
 
@@ -379,9 +387,11 @@ def check_backbone_name(name: str) -> None:
     if timm.is_model(_base_name(name)):
         return
     close = difflib.get_close_matches(_base_name(name), timm.list_models(), n=5)
-    raise ValueError(f"unknown backbone '{name}': not a timm model name"
-                     + (f"; similar names: {', '.join(close)}" if close else "")
-                     + " (see available_backbones())")
+    raise ValueError(
+        f"unknown backbone '{name}': not a timm model name"
+        + (f"; similar names: {', '.join(close)}" if close else "")
+        + " (see available_backbones())"
+    )
 
 
 def create_backbone(

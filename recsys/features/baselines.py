@@ -8,7 +8,7 @@ Raw pixels follow the poster-similarity blog post (resized, flattened image arra
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -38,10 +38,14 @@ def _per_poster(dataset, item_ids, compute, name: str, meta: dict, progress: Pro
             progress(done, len(items), f"{name}: {done}/{len(items)} posters")
     dim = len(rows[0]) if rows else 0
     matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-    return ItemFeatures(ids, matrix, name, {**meta, "dataset": dataset.name, "failures": failures, "n_failures": len(failures)})
+    return ItemFeatures(
+        ids, matrix, name, {**meta, "dataset": dataset.name, "failures": failures, "n_failures": len(failures)}
+    )
 
 
-def raw_pixel_features(dataset, size: tuple[int, int] = (32, 48), item_ids=None, progress: Progress | None = None) -> ItemFeatures:
+def raw_pixel_features(
+    dataset, size: tuple[int, int] = (32, 48), item_ids=None, progress: Progress | None = None
+) -> ItemFeatures:
     """Posters resized to `size` = (width, height), RGB, flattened and scaled to [-1, 1]."""
     from PIL import Image
 
@@ -51,11 +55,19 @@ def raw_pixel_features(dataset, size: tuple[int, int] = (32, 48), item_ids=None,
         array = np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
         return (array / 127.5 - 1.0).ravel()
 
-    return _per_poster(dataset, item_ids, compute, f"poster · raw pixels {width}x{height}",
-                       {"baseline": "raw_pixels", "size": [width, height]}, progress)
+    return _per_poster(
+        dataset,
+        item_ids,
+        compute,
+        f"poster · raw pixels {width}x{height}",
+        {"baseline": "raw_pixels", "size": [width, height]},
+        progress,
+    )
 
 
-def color_histogram_features(dataset, bins: int = 8, space: str = "HSV", item_ids=None, progress: Progress | None = None) -> ItemFeatures:
+def color_histogram_features(
+    dataset, bins: int = 8, space: str = "HSV", item_ids=None, progress: Progress | None = None
+) -> ItemFeatures:
     """Joint colour histogram with `bins` per channel (bins**3 values summing to 1) in HSV or RGB."""
     if space not in ("HSV", "RGB"):
         raise ValueError(f"space must be 'HSV' or 'RGB', got {space!r}")
@@ -67,8 +79,14 @@ def color_histogram_features(dataset, bins: int = 8, space: str = "HSV", item_id
         histogram = np.bincount(codes, minlength=bins**3).astype(np.float32)
         return histogram / max(histogram.sum(), 1.0)
 
-    return _per_poster(dataset, item_ids, compute, f"poster · {space} histogram {bins}^3",
-                       {"baseline": "color_histogram", "bins": bins, "space": space}, progress)
+    return _per_poster(
+        dataset,
+        item_ids,
+        compute,
+        f"poster · {space} histogram {bins}^3",
+        {"baseline": "color_histogram", "bins": bins, "space": space},
+        progress,
+    )
 
 
 def genre_features(dataset, item_ids=None) -> ItemFeatures:
@@ -77,5 +95,9 @@ def genre_features(dataset, item_ids=None) -> ItemFeatures:
     if genres.isna().any().any():
         missing = genres.index[genres.isna().any(axis=1)].tolist()
         raise ValueError(f"items without genre rows in '{dataset.name}': {missing[:10]}")
-    return ItemFeatures(genres.index.to_numpy(), genres.to_numpy(dtype=np.float32), "genres one-hot",
-                        {"baseline": "genres", "dataset": dataset.name, "columns": list(genres.columns)})
+    return ItemFeatures(
+        genres.index.to_numpy(),
+        genres.to_numpy(dtype=np.float32),
+        "genres one-hot",
+        {"baseline": "genres", "dataset": dataset.name, "columns": list(genres.columns)},
+    )

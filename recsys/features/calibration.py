@@ -29,8 +29,16 @@ def calibration_path():
 def calibration_key(backbone, device: str) -> str:
     threads = torch.get_num_threads() if device == "cpu" else 0
     return "|".join(
-        [f"v{CALIBRATION_VERSION}", device, backbone.name, backbone.layer or "pre-logits", backbone.pooling,
-         "x".join(map(str, backbone.input_size)), f"torch{torch.__version__}", f"threads{threads}"]
+        [
+            f"v{CALIBRATION_VERSION}",
+            device,
+            backbone.name,
+            backbone.layer or "pre-logits",
+            backbone.pooling,
+            "x".join(map(str, backbone.input_size)),
+            f"torch{torch.__version__}",
+            f"threads{threads}",
+        ]
     )
 
 
@@ -71,7 +79,9 @@ def _synchronise(device: str) -> None:
         torch.mps.synchronize()
 
 
-def calibrate(backbone, device: str, force: bool = False, progress=None, budget_s: float | None = None) -> tuple[RunSettings, dict]:
+def calibrate(
+    backbone, device: str, force: bool = False, progress=None, budget_s: float | None = None
+) -> tuple[RunSettings, dict]:
     """Best RunSettings for this backbone on this device (remembered), and the measurements.
 
     Both memory formats are timed at growing batch sizes; growth stops when the larger batch is
@@ -101,11 +111,22 @@ def calibrate(backbone, device: str, force: bool = False, progress=None, budget_
                     if device == "cuda":
                         torch.cuda.empty_cache()
                     continue
-                results.append({"batch_size": batch_size, "channels_last": channels_last, "amp": amp,
-                                "threads": threads, "images_per_s": round(ips, 2)})
+                results.append(
+                    {
+                        "batch_size": batch_size,
+                        "channels_last": channels_last,
+                        "amp": amp,
+                        "threads": threads,
+                        "images_per_s": round(ips, 2),
+                    }
+                )
                 best_at_size = max(best_at_size, ips)
                 if progress:
-                    progress(len(results), len(sizes) * 2 * len(thread_options), f"calibrating {settings.label()}: {ips:.1f} img/s")
+                    progress(
+                        len(results),
+                        len(sizes) * 2 * len(thread_options),
+                        f"calibrating {settings.label()}: {ips:.1f} img/s",
+                    )
             improved = best_at_size > 1.05 * best_ips
             best_ips = max(best_ips, best_at_size)
             if not improved or time.perf_counter() - started > budget_s:
@@ -121,8 +142,12 @@ def calibrate(backbone, device: str, force: bool = False, progress=None, budget_
         best_single = max(single, key=lambda r: r["images_per_s"])
         if best_single["images_per_s"] * SINGLE_THREAD_MARGIN >= best["images_per_s"]:
             best = best_single
-    record = {"best": best, "measurements": results, "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "load_per_core": _load_per_core()}
+    record = {
+        "best": best,
+        "measurements": results,
+        "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_per_core": _load_per_core(),
+    }
     table = _read_all()
     table[key] = record
     _write_all(table)
@@ -146,4 +171,6 @@ def _measured_under_load_now_idle(record: dict) -> bool:
 
 
 def _settings(device: str, best: dict) -> RunSettings:
-    return RunSettings(device, int(best["batch_size"]), bool(best["channels_last"]), bool(best["amp"]), int(best.get("threads", 0)))
+    return RunSettings(
+        device, int(best["batch_size"]), bool(best["channels_last"]), bool(best["amp"]), int(best.get("threads", 0))
+    )

@@ -1,8 +1,8 @@
 """CLI subcommand ``extract``: the headless twin of the Extract page, writing to the same store.
 
-    python -m recsys extract --dataset ml-100k --backbone tf_efficientnet_lite0 --data-dir ../shared/data
-    python -m recsys extract --dataset demo --media trailers --fps 2
-    python -m recsys extract --list
+python -m recsys extract --dataset ml-100k --backbone tf_efficientnet_lite0 --data-dir ../shared/data
+python -m recsys extract --dataset demo --media trailers --fps 2
+python -m recsys extract --list
 """
 
 from __future__ import annotations
@@ -13,14 +13,19 @@ import json
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "extract", help="extract CNN features of posters or trailers (cached, resumable)",
+        "extract",
+        help="extract CNN features of posters or trailers (cached, resumable)",
         description=__doc__.splitlines()[0],
     )
     parser.add_argument("--dataset", help="dataset name (default: the first available)")
     parser.add_argument("--data-dir", help="data directory (default: $RECSYS_DATA_DIR)")
     parser.add_argument("--backbone", default="tf_efficientnet_lite0", help="any timm model name")
-    parser.add_argument("--weights", default="auto", choices=["auto", "pretrained", "offline", "file", "random"],
-                        help="auto: weights file, else offline package, else timm hub; random = untrained baseline")
+    parser.add_argument(
+        "--weights",
+        default="auto",
+        choices=["auto", "pretrained", "offline", "file", "random"],
+        help="auto: weights file, else offline package, else timm hub; random = untrained baseline",
+    )
     parser.add_argument("--weights-file", help="local state dict (.pth/.pt/.bin/.safetensors)")
     parser.add_argument("--layer", help="intermediate layer name (default: pooled pre-logits)")
     parser.add_argument("--pooling", default="avg", choices=["avg", "max", "flatten"])
@@ -72,15 +77,27 @@ def run(args: argparse.Namespace) -> int:
     root = data_dir(args.data_dir)
     dataset = load_dataset(args.dataset or default_dataset_name(root), root, seed=args.seed)
     item_ids = dataset.items.index[: args.limit] if args.limit is not None else None
-    common = dict(item_ids=item_ids, backbone=args.backbone, weights=args.weights, weights_file=args.weights_file, layer=args.layer,
-                  pooling=args.pooling, batch_size=args.batch_size, num_workers=args.workers, device=args.device)
+    common = dict(
+        item_ids=item_ids,
+        backbone=args.backbone,
+        weights=args.weights,
+        weights_file=args.weights_file,
+        layer=args.layer,
+        pooling=args.pooling,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        device=args.device,
+    )
     progress = tqdm_progress(f"{args.media} · {args.backbone}", unit="item")
     try:
         if args.media == "posters":
             result = extract_poster_features(dataset, progress=progress, **common)
         else:
-            sampling = ({"every_nth": args.every_nth, "fps": None} if args.every_nth is not None
-                        else {"fps": 1.0 if args.fps is None else args.fps})
+            sampling = (
+                {"every_nth": args.every_nth, "fps": None}
+                if args.every_nth is not None
+                else {"fps": 1.0 if args.fps is None else args.fps}
+            )
             result = extract_trailer_features(dataset, progress=progress, **sampling, **common)
     finally:
         progress.close()

@@ -14,15 +14,16 @@ only when something must be computed.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from recsys.features.item_features import ItemFeatures
 from recsys.features.store import FAILURE_COLUMNS, Chunk, FeatureEntry, FeatureStore, media_fingerprint
-from recsys.progress import Progress, no_progress as _no_progress
+from recsys.progress import Progress
+from recsys.progress import no_progress as _no_progress
 
 TRAILER_CHUNK_SIZE = 16
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
@@ -86,7 +87,9 @@ def _layer_and_pooling(backbone, layer, pooling):
     return backbone.layer, backbone.pooling
 
 
-def _config(dataset, media: str, paths: pd.Series, backbone_name: str, weights_id: str, layer, pooling, **extra) -> dict:
+def _config(
+    dataset, media: str, paths: pd.Series, backbone_name: str, weights_id: str, layer, pooling, **extra
+) -> dict:
     return {
         "dataset": dataset.name,
         "synthetic": bool(getattr(dataset, "synthetic", False)),
@@ -187,8 +190,14 @@ def extract_poster_features(
     ips = computed / compute_seconds if compute_seconds > 0 else 0.0
     failures_so_far = entry.read_all().failures
     entry.finish(
-        {"device": device, "settings": settings.label(), "images_per_s": round(ips, 2), "computed": computed,
-         "n_failures": len(failures_so_far), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        {
+            "device": device,
+            "settings": settings.label(),
+            "images_per_s": round(ips, 2),
+            "computed": computed,
+            "n_failures": len(failures_so_far),
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
     )
     result = _poster_result(entry, start, cache_hit=False)
     result.device, result.images_per_s, result.settings = device, ips, settings.label()
@@ -201,7 +210,9 @@ def _items_in_done_chunks(entry: FeatureEntry) -> int:
     return sum(len(entry.chunk_items(i)) for i in entry.done_chunks())
 
 
-def _run_poster_chunks(entry: FeatureEntry, paths: pd.Series, net, settings, num_workers, progress) -> tuple[int, float]:
+def _run_poster_chunks(
+    entry: FeatureEntry, paths: pd.Series, net, settings, num_workers, progress
+) -> tuple[int, float]:
     """Compute the pending chunks in order, writing each as soon as all its items are resolved."""
     from recsys.features.images import FeatureRunner, default_num_workers, image_batches
 
@@ -224,7 +235,9 @@ def _run_poster_chunks(entry: FeatureEntry, paths: pd.Series, net, settings, num
     computed = 0
     start = time.perf_counter()
     with FeatureRunner(net, settings) as runner:
-        for positions, batch, failed in image_batches(todo_paths, net.transform, settings.batch_size, workers, settings.device == "cuda"):
+        for positions, batch, failed in image_batches(
+            todo_paths, net.transform, settings.batch_size, workers, settings.device == "cuda"
+        ):
             if batch is not None:
                 features = runner(batch)
                 for position, vector in zip(positions, features):
@@ -248,7 +261,9 @@ def _write_poster_chunk(entry, chunk_index, todo, chunk_of, rows, reasons, dim) 
     ok = [p for p in positions if p in rows]
     bad = [p for p in positions if p in reasons]
     matrix = np.stack([rows.pop(p) for p in ok]) if ok else np.zeros((0, dim), np.float32)
-    failures = pd.DataFrame({"item_id": [todo[p] for p in bad], "reason": [reasons.pop(p) for p in bad]}, columns=FAILURE_COLUMNS)
+    failures = pd.DataFrame(
+        {"item_id": [todo[p] for p in bad], "reason": [reasons.pop(p) for p in bad]}, columns=FAILURE_COLUMNS
+    )
     entry.write_chunk(chunk_index, Chunk(np.asarray([todo[p] for p in ok], np.int64), matrix, failures))
 
 
@@ -259,14 +274,17 @@ def _poster_result(entry: FeatureEntry, start: float, cache_hit: bool) -> Extrac
     dim = manifest.get("dim", data.matrix.shape[1] if data.matrix.ndim == 2 else 0)
     matrix = data.matrix if len(data.item_ids) else np.zeros((0, dim), np.float32)
     features = ItemFeatures(
-        data.item_ids, matrix, _features_name("posters", config["backbone"], config.get("layer")),
+        data.item_ids,
+        matrix,
+        _features_name("posters", config["backbone"], config.get("layer")),
         {**config, "key": entry.directory.name, "dim": dim},
     )
     return _stored_result(entry, manifest, data, features, start, cache_hit)
 
 
-def _stored_result(entry: FeatureEntry, manifest: dict, data, features: ItemFeatures, start: float,
-                   cache_hit: bool, **extra) -> ExtractionResult:
+def _stored_result(
+    entry: FeatureEntry, manifest: dict, data, features: ItemFeatures, start: float, cache_hit: bool, **extra
+) -> ExtractionResult:
     """The result as read back from the store (posters and trailers alike). A fresh run then sets its
     own device, throughput and settings; a cache hit keeps those of the run that wrote the entry."""
     last_run = (manifest.get("runs") or [{}])[-1]
@@ -335,11 +353,20 @@ def extract_trailer_features(
     settings = _settings_for(net, device, batch_size, channels_last, progress)
     entry.start({"dim": net.feature_dim, "backbone": net.describe()})
     reused = _items_in_done_chunks(entry)
-    frames, items, seconds = _run_trailer_chunks(entry, paths, net, settings, num_workers, progress, fps, every_nth, max_frames)
+    frames, items, seconds = _run_trailer_chunks(
+        entry, paths, net, settings, num_workers, progress, fps, every_nth, max_frames
+    )
     fps_rate = frames / seconds if seconds > 0 else 0.0
     entry.finish(
-        {"device": device, "settings": settings.label(), "images_per_s": round(fps_rate, 2), "computed": items,
-         "frames": frames, "n_failures": len(entry.read_all().failures), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        {
+            "device": device,
+            "settings": settings.label(),
+            "images_per_s": round(fps_rate, 2),
+            "computed": items,
+            "frames": frames,
+            "n_failures": len(entry.read_all().failures),
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
     )
     result = _trailer_result(entry, start, False, *windows)
     result.device, result.images_per_s, result.settings = device, fps_rate, settings.label()
@@ -368,8 +395,9 @@ class _TrailerItems:
         if path is None:
             return position, None, "no trailer file for this item", 0.0, ""
         try:
-            sampled = sample_frames(path, fps=self.fps, every_nth=self.every_nth, max_frames=self.max_frames,
-                                    transform=self.transform)
+            sampled = sample_frames(
+                path, fps=self.fps, every_nth=self.every_nth, max_frames=self.max_frames, transform=self.transform
+            )
             tensor = torch.stack(sampled.frames)
             return position, tensor, "", sampled.duration_s, sampled.note
         except MediaError as exc:
@@ -402,7 +430,9 @@ def _run_trailer_chunks(entry, paths, net, settings, num_workers, progress, fps,
                 if tensor is None:
                     bad.append((ids[position], reason))
                     continue
-                parts = [runner(tensor[i : i + settings.batch_size]) for i in range(0, len(tensor), settings.batch_size)]
+                parts = [
+                    runner(tensor[i : i + settings.batch_size]) for i in range(0, len(tensor), settings.batch_size)
+                ]
                 per_frame = np.concatenate(parts)
                 ok_ids.append(ids[position])
                 matrices.append(per_frame)
@@ -415,8 +445,13 @@ def _run_trailer_chunks(entry, paths, net, settings, num_workers, progress, fps,
             matrix = np.concatenate(matrices) if matrices else np.zeros((0, net.feature_dim), np.float32)
             entry.write_chunk(
                 chunk_index,
-                Chunk(np.asarray(ok_ids, np.int64), matrix, failures, np.asarray(offsets),
-                      {"duration_s": np.asarray(durations, np.float64), "note": np.asarray(notes, dtype=str)}),
+                Chunk(
+                    np.asarray(ok_ids, np.int64),
+                    matrix,
+                    failures,
+                    np.asarray(offsets),
+                    {"duration_s": np.asarray(durations, np.float64), "note": np.asarray(notes, dtype=str)},
+                ),
             )
             done += len(ids)
             elapsed = time.perf_counter() - start
@@ -450,13 +485,28 @@ def _trailer_result(entry, start, cache_hit, window_sizes, window_stride) -> Ext
         status.append((int(item_id), 0, 0.0, f"failed: {reason}"))
     config = entry.config
     features = ItemFeatures(
-        data.item_ids, np.stack(means) if means else np.zeros((0, dim), np.float32),
+        data.item_ids,
+        np.stack(means) if means else np.zeros((0, dim), np.float32),
         _features_name("trailers", config["backbone"], config.get("layer")),
-        {**config, "key": entry.directory.name, "dim": dim, "window_sizes": list(window_sizes), "window_stride": window_stride},
+        {
+            **config,
+            "key": entry.directory.name,
+            "dim": dim,
+            "window_sizes": list(window_sizes),
+            "window_stride": window_stride,
+        },
     )
     status_frame = pd.DataFrame(status, columns=["item_id", "n_frames", "duration_s", "status"])
-    return _stored_result(entry, manifest, data, features, start, cache_hit, sequences=sequences,
-                          status=status_frame.sort_values("item_id", ignore_index=True))
+    return _stored_result(
+        entry,
+        manifest,
+        data,
+        features,
+        start,
+        cache_hit,
+        sequences=sequences,
+        status=status_frame.sort_values("item_id", ignore_index=True),
+    )
 
 
 # ---- cache-only access -----------------------------------------------------------------------------
@@ -492,8 +542,9 @@ def load_cached_features(
     return _trailer_result(entry, time.perf_counter(), True, (10, 20), 5).features if entry.complete else None
 
 
-def load_entry(key: str, store: FeatureStore | None = None, window_sizes: Sequence[int] = (10, 20),
-               window_stride: int = 5) -> ExtractionResult:
+def load_entry(
+    key: str, store: FeatureStore | None = None, window_sizes: Sequence[int] = (10, 20), window_stride: int = 5
+) -> ExtractionResult:
     """The ExtractionResult of a stored configuration by its key (a row of FeatureStore.list_entries())."""
     import json
 
@@ -506,8 +557,10 @@ def load_entry(key: str, store: FeatureStore | None = None, window_sizes: Sequen
         raise FileNotFoundError(f"no feature entry '{key}' in {store.root}") from exc
     entry = FeatureEntry(directory, manifest["config"], item_ids, manifest["chunk_size"])
     if not entry.complete:
-        raise RuntimeError(f"feature entry '{key}' is incomplete ({len(entry.done_chunks())}/{entry.n_chunks} chunks); "
-                           "run the extraction again to finish it")
+        raise RuntimeError(
+            f"feature entry '{key}' is incomplete ({len(entry.done_chunks())}/{entry.n_chunks} chunks); "
+            "run the extraction again to finish it"
+        )
     if manifest["config"].get("media") == "trailers":
         return _trailer_result(entry, time.perf_counter(), True, tuple(window_sizes), window_stride)
     return _poster_result(entry, time.perf_counter(), True)

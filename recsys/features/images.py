@@ -7,8 +7,8 @@ truncated), and the reasons end up in the failures table.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -64,7 +64,9 @@ def default_num_workers(n_items: int) -> int:
     return min(8, cpus - 1)
 
 
-def image_batches(paths: Sequence, transform: Callable, batch_size: int, num_workers: int, pin_memory: bool = False) -> Iterator:
+def image_batches(
+    paths: Sequence, transform: Callable, batch_size: int, num_workers: int, pin_memory: bool = False
+) -> Iterator:
     """Yields (positions, batch tensor or None, [(position, reason)]) in input order."""
     loader = DataLoader(
         ImageItems(paths, transform),
@@ -111,7 +113,7 @@ class FeatureRunner:
         self.memory_format = memory_format
         self._previous_threads = torch.get_num_threads()
 
-    def __enter__(self) -> "FeatureRunner":
+    def __enter__(self) -> FeatureRunner:
         if self.settings.threads and self.settings.device == "cpu":
             torch.set_num_threads(self.settings.threads)
         return self

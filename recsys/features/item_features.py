@@ -57,10 +57,10 @@ class ItemFeatures:
         return pd.DataFrame(self.matrix, index=pd.Index(self.item_ids, name="item_id"))
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, name: str = "features", meta: dict | None = None) -> "ItemFeatures":
+    def from_frame(cls, frame: pd.DataFrame, name: str = "features", meta: dict | None = None) -> ItemFeatures:
         return cls(frame.index.to_numpy(), frame.to_numpy(dtype=np.float32), name=name, meta=meta or {})
 
-    def subset(self, item_ids) -> "ItemFeatures":
+    def subset(self, item_ids) -> ItemFeatures:
         """Rows for the given items that exist here (order of `item_ids`)."""
         position = pd.Index(self.item_ids).get_indexer(np.asarray(item_ids))
         keep = position >= 0

@@ -71,7 +71,7 @@ class PCAReducer(_Reducer):
         self.whiten = whiten
         self.random_state = random_state
 
-    def fit(self, features: ItemFeatures, train_item_ids=None) -> "PCAReducer":
+    def fit(self, features: ItemFeatures, train_item_ids=None) -> PCAReducer:
         from sklearn.decomposition import PCA
 
         matrix = self._training_matrix(features, train_item_ids)
@@ -94,7 +94,7 @@ class TopKVarianceReducer(_Reducer):
     def __init__(self, k: int = 64):
         self.k = k
 
-    def fit(self, features: ItemFeatures, train_item_ids=None) -> "TopKVarianceReducer":
+    def fit(self, features: ItemFeatures, train_item_ids=None) -> TopKVarianceReducer:
         matrix = self._training_matrix(features, train_item_ids)
         if not 1 <= self.k <= matrix.shape[1]:
             raise ValueError(f"TopKVarianceReducer: k={self.k} must be between 1 and {matrix.shape[1]}")
@@ -117,8 +117,16 @@ class AutoencoderReducer(_Reducer):
 
     label = "AE"
 
-    def __init__(self, n_components: int = 64, hidden: int = 256, epochs: int = 100, lr: float = 1e-3,
-                 batch_size: int = 128, weight_decay: float = 1e-5, seed: int = 0):
+    def __init__(
+        self,
+        n_components: int = 64,
+        hidden: int = 256,
+        epochs: int = 100,
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        weight_decay: float = 1e-5,
+        seed: int = 0,
+    ):
         self.n_components = n_components
         self.hidden = hidden
         self.epochs = epochs
@@ -127,9 +135,8 @@ class AutoencoderReducer(_Reducer):
         self.weight_decay = weight_decay
         self.seed = seed
 
-    def fit(self, features: ItemFeatures, train_item_ids=None) -> "AutoencoderReducer":
+    def fit(self, features: ItemFeatures, train_item_ids=None) -> AutoencoderReducer:
         import torch
-        from torch import nn
 
         matrix = self._training_matrix(features, train_item_ids)
         _check_components(self.n_components, matrix.shape[1], matrix.shape[1], "AutoencoderReducer")
@@ -143,7 +150,7 @@ class AutoencoderReducer(_Reducer):
         finally:
             torch.set_num_threads(threads)
 
-    def _fit(self, matrix: np.ndarray) -> "AutoencoderReducer":
+    def _fit(self, matrix: np.ndarray) -> AutoencoderReducer:
         import torch
         from torch import nn
 

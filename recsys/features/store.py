@@ -17,9 +17,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -271,8 +271,25 @@ class FeatureStore:
                     }
                 )
         columns = [
-            "key", "dataset", "media", "backbone", "weights", "layer", "pooling", "fps", "items", "dim",
-            "failures", "chunks_done", "chunks", "complete", "device", "images_per_s", "size_mb", "created", "path",
+            "key",
+            "dataset",
+            "media",
+            "backbone",
+            "weights",
+            "layer",
+            "pooling",
+            "fps",
+            "items",
+            "dim",
+            "failures",
+            "chunks_done",
+            "chunks",
+            "complete",
+            "device",
+            "images_per_s",
+            "size_mb",
+            "created",
+            "path",
         ]
         return pd.DataFrame(rows, columns=columns)
 

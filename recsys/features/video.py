@@ -36,8 +36,9 @@ def _validate_sampling(fps: float | None, every_nth: int | None) -> None:
         raise ValueError(f"every_nth must be >= 1, got {every_nth}")
 
 
-def sample_frames(path, fps: float | None = 1.0, every_nth: int | None = None, max_frames: int | None = None,
-                  transform=None) -> SampledFrames:
+def sample_frames(
+    path, fps: float | None = 1.0, every_nth: int | None = None, max_frames: int | None = None, transform=None
+) -> SampledFrames:
     """Decode a video and keep frames at `fps` samples per second (by timestamp) or every n-th frame.
 
     Targets are the times k / fps for k = 0, 1, ... below the video's duration; each target takes

@@ -28,7 +28,7 @@ class ContentPredictor(RatingPredictor):
         self.features = features
         self.top_m = top_m
 
-    def fit(self, train: pd.DataFrame) -> "ContentPredictor":
+    def fit(self, train: pd.DataFrame) -> ContentPredictor:
         check_training_ratings(train)
         check_item_features(self.features, train, type(self).__name__)
         self.learn_rating_scale(train)

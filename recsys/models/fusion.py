@@ -38,7 +38,7 @@ class LinearFusion(RatingPredictor):
         self.content_model = content_model
         self.weight = weight
 
-    def fit(self, train: pd.DataFrame) -> "LinearFusion":
+    def fit(self, train: pd.DataFrame) -> LinearFusion:
         self.cf_model.fit(train)
         self.content_model.fit(train)
         self.learn_rating_scale(train)

@@ -34,8 +34,13 @@ import pandas as pd
 
 # (low, high inclusive, label). The paper's four bands plus the remaining ages as their own bands.
 AGE_BANDS: tuple[tuple[int, int, str], ...] = (
-    (0, 7, "<8"), (8, 14, "8-14"), (15, 24, "15-24"), (25, 37, "25-37"),
-    (38, 47, "38-47"), (48, 55, "48-55"), (56, 200, "56+"),
+    (0, 7, "<8"),
+    (8, 14, "8-14"),
+    (15, 24, "15-24"),
+    (25, 37, "25-37"),
+    (38, 47, "38-47"),
+    (48, 55, "48-55"),
+    (56, 200, "56+"),
 )
 AGE_BAND_LABELS = tuple(label for _, _, label in AGE_BANDS)
 PAPER_AGE_BANDS = ("8-14", "15-24", "25-37", "38-47")
@@ -45,10 +50,26 @@ GENDERS = ("F", "M")
 # each ML-100K genre. MovieLens carries no emotion labels, so these weights are a documented
 # assumption (mood-congruent for happy/neutral, mood-repair for sad/fear/angry), not learnt.
 EMOTION_GENRE_PREFERENCES: dict[str, dict[str, float]] = {
-    "happy": {"Comedy": 1.0, "Musical": 0.8, "Animation": 0.6, "Children's": 0.5, "Romance": 0.5,
-              "Adventure": 0.4, "Horror": -0.5, "War": -0.3},
-    "sad": {"Comedy": 0.8, "Children's": 0.5, "Animation": 0.5, "Musical": 0.5, "Romance": 0.3,
-            "Drama": -0.3, "War": -0.6, "Horror": -0.6},
+    "happy": {
+        "Comedy": 1.0,
+        "Musical": 0.8,
+        "Animation": 0.6,
+        "Children's": 0.5,
+        "Romance": 0.5,
+        "Adventure": 0.4,
+        "Horror": -0.5,
+        "War": -0.3,
+    },
+    "sad": {
+        "Comedy": 0.8,
+        "Children's": 0.5,
+        "Animation": 0.5,
+        "Musical": 0.5,
+        "Romance": 0.3,
+        "Drama": -0.3,
+        "War": -0.6,
+        "Horror": -0.6,
+    },
     "angry": {"Action": 0.8, "Thriller": 0.5, "Crime": 0.4, "Comedy": 0.3, "Romance": -0.4},
     "fear": {"Comedy": 0.6, "Animation": 0.4, "Children's": 0.4, "Horror": -0.8, "Thriller": -0.5},
     "disgust": {"Comedy": 0.5, "Documentary": 0.4, "Drama": 0.3, "Horror": -0.6},
@@ -64,7 +85,7 @@ def age_band(age) -> str:
     age = float(age)
     if not 0 <= age <= 200:
         raise ValueError(f"age {age} is implausible")
-    for low, high, label in AGE_BANDS:
+    for _low, high, label in AGE_BANDS:
         if age < high + 1:
             return label
     raise ValueError(f"age {age} is outside every band")  # pragma: no cover - bands cover 0..200
@@ -79,8 +100,7 @@ def _check_emotion(emotion: str | None, table: dict) -> str | None:
 
 
 # ---- genre clusters ----------------------------------------------------------------------------
-def elbow_curve(genres: pd.DataFrame, k_range=range(2, 21), random_state: int = 0,
-                n_init: int = 4) -> pd.DataFrame:
+def elbow_curve(genres: pd.DataFrame, k_range=range(2, 21), random_state: int = 0, n_init: int = 4) -> pd.DataFrame:
     """WCSS (k-means inertia) per k on the item x genre matrix: columns k, wcss."""
     from sklearn.cluster import KMeans
 
@@ -136,12 +156,11 @@ class GenreClusters:
     labels_: pd.Series | None = field(default=None, init=False)
     centers_: pd.DataFrame | None = field(default=None, init=False)
 
-    def fit(self, genres: pd.DataFrame) -> "GenreClusters":
+    def fit(self, genres: pd.DataFrame) -> GenreClusters:
         from sklearn.cluster import KMeans
 
         X = _genre_matrix(genres)
-        self.elbow_ = elbow_curve(genres, range(self.k_range[0], self.k_range[1] + 1),
-                                  self.random_state, self.n_init)
+        self.elbow_ = elbow_curve(genres, range(self.k_range[0], self.k_range[1] + 1), self.random_state, self.n_init)
         self.k_ = int(self.n_clusters) if self.n_clusters else knee_of(self.elbow_)
         with _single_threaded():
             km = KMeans(self.k_, n_init=self.n_init, random_state=self.random_state).fit(X)
@@ -156,8 +175,7 @@ class GenreClusters:
         for cluster, members in self.labels_.groupby(self.labels_):
             share = genres.loc[members.index].mean()
             for genre, value in share.items():
-                rows.append({"cluster": int(cluster), "genre": genre, "share": float(value),
-                             "n_movies": len(members)})
+                rows.append({"cluster": int(cluster), "genre": genre, "share": float(value), "n_movies": len(members)})
         return pd.DataFrame(rows)
 
 
@@ -170,24 +188,26 @@ def user_groups(users: pd.DataFrame) -> pd.DataFrame:
         # ML-1M's "age" is only the lower bound of a coded group: "Under 18" is stored as 1, which
         # age_band() would file under "<8", and 35-44 / 45-49 straddle the paper's bands.
         raise ValueError(
-            "this dataset records age groups, not ages (e.g. ML-1M: " + ", ".join(
-                sorted(users["age_group"].dropna().unique().tolist())[:7]) + "); they do not map onto the "
+            "this dataset records age groups, not ages (e.g. ML-1M: "
+            + ", ".join(sorted(users["age_group"].dropna().unique().tolist())[:7])
+            + "); they do not map onto the "
             "paper's age bands (8-14, 15-24, 25-37, 38-47), so group results would be wrong. "
             "Use ml-100k, which has exact ages."
         )
     known = users[users["age"].notna() & users["gender"].isin(GENDERS)]
-    return pd.DataFrame({"age_band": [age_band(a) for a in known["age"]],
-                         "gender": known["gender"].to_numpy()}, index=known.index)
+    return pd.DataFrame(
+        {"age_band": [age_band(a) for a in known["age"]], "gender": known["gender"].to_numpy()}, index=known.index
+    )
 
 
 @dataclass
 class GroupRecommendation:
-    items: pd.DataFrame          # item_id, score, predicted, cluster, rank
-    age_band: str | None         # group actually used (after widening)
+    items: pd.DataFrame  # item_id, score, predicted, cluster, rank
+    age_band: str | None  # group actually used (after widening)
     gender: str | None
     emotion: str | None
     favoured_cluster: int
-    cluster_votes: pd.Series     # weighted liked-movie count per cluster
+    cluster_votes: pd.Series  # weighted liked-movie count per cluster
     n_members: int
     widened: bool
 
@@ -195,10 +215,17 @@ class GroupRecommendation:
 class GroupRecommender:
     """Fit on ratings + users + genres; `recommend(age_band, gender, emotion)` returns the top-N."""
 
-    def __init__(self, n_components: int = 10, like_threshold: float = 4.0,
-                 n_clusters: int | None = None, k_range: tuple[int, int] = (2, 20),
-                 min_group_size: int = 5, emotion_weight: float = 0.25,
-                 emotion_table: dict[str, dict[str, float]] | None = None, random_state: int = 0):
+    def __init__(
+        self,
+        n_components: int = 10,
+        like_threshold: float = 4.0,
+        n_clusters: int | None = None,
+        k_range: tuple[int, int] = (2, 20),
+        min_group_size: int = 5,
+        emotion_weight: float = 0.25,
+        emotion_table: dict[str, dict[str, float]] | None = None,
+        random_state: int = 0,
+    ):
         self.n_components = n_components
         self.like_threshold = like_threshold
         self.n_clusters = n_clusters
@@ -209,19 +236,24 @@ class GroupRecommender:
         self.random_state = random_state
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, ratings: pd.DataFrame, users: pd.DataFrame, genres: pd.DataFrame,
-            clusters: GenreClusters | None = None) -> "GroupRecommender":
+    def fit(
+        self, ratings: pd.DataFrame, users: pd.DataFrame, genres: pd.DataFrame, clusters: GenreClusters | None = None
+    ) -> GroupRecommender:
         missing = {"user_id", "item_id", "rating"} - set(ratings.columns)
         if missing:
             raise ValueError(f"ratings frame lacks columns {sorted(missing)}")
         if ratings.empty:
             raise ValueError("ratings frame is empty: nothing to fit")
         self.genres_ = genres
-        self.clusters_ = clusters if clusters is not None else GenreClusters(
-            self.n_clusters, self.k_range, self.random_state).fit(genres)
+        self.clusters_ = (
+            clusters
+            if clusters is not None
+            else GenreClusters(self.n_clusters, self.k_range, self.random_state).fit(genres)
+        )
         self.groups_ = user_groups(users)
-        self.ratings_ = ratings[ratings["user_id"].isin(self.groups_.index)
-                                & ratings["item_id"].isin(genres.index)][["user_id", "item_id", "rating"]]
+        self.ratings_ = ratings[ratings["user_id"].isin(self.groups_.index) & ratings["item_id"].isin(genres.index)][
+            ["user_id", "item_id", "rating"]
+        ]
         self.table_ = self.emotion_table if self.emotion_table is not None else EMOTION_GENRE_PREFERENCES
         self._scores_cache: dict = {}
         return self
@@ -286,8 +318,9 @@ class GroupRecommender:
         votes = pd.Series(weights, index=clusters.to_numpy()).groupby(level=0).sum()
         return votes.reindex(range(self.clusters_.k_), fill_value=0.0).rename("votes")
 
-    def ranking(self, age_band: str | None, gender: str | None, emotion: str | None = None,
-                emotion_table: dict | None = None):
+    def ranking(
+        self, age_band: str | None, gender: str | None, emotion: str | None = None, emotion_table: dict | None = None
+    ):
         """Full ordering of the group's candidate movies (favoured cluster first) + group facts.
 
         `emotion_table` overrides the fitted emotion -> genre table for this call (the page's editor).
@@ -303,24 +336,40 @@ class GroupRecommender:
         frame["cluster"] = self.clusters_.labels_.reindex(frame["item_id"]).to_numpy()
         frame["score"] = frame["predicted"]
         if emotion is not None:
-            frame["score"] += self.emotion_weight * self.emotion_affinity(emotion, table).reindex(frame["item_id"]).to_numpy()
+            frame["score"] += (
+                self.emotion_weight * self.emotion_affinity(emotion, table).reindex(frame["item_id"]).to_numpy()
+            )
         frame["cluster_rank"] = cluster_rank.reindex(frame["cluster"]).to_numpy()
-        frame = frame.sort_values(["cluster_rank", "score", "item_id"], ascending=[True, False, True],
-                                  kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(
+            ["cluster_rank", "score", "item_id"], ascending=[True, False, True], kind="stable"
+        ).reset_index(drop=True)
         return frame, band, sex, members, widened, votes, emotion
 
-    def recommend(self, age_band: str | None, gender: str | None, emotion: str | None = None,
-                  n: int = 10, exclude=(), emotion_table: dict | None = None) -> GroupRecommendation:
+    def recommend(
+        self,
+        age_band: str | None,
+        gender: str | None,
+        emotion: str | None = None,
+        n: int = 10,
+        exclude=(),
+        emotion_table: dict | None = None,
+    ) -> GroupRecommendation:
         """Top-n for a group (works for a new face: no rating history needed)."""
         frame, band, sex, members, widened, votes, emotion = self.ranking(age_band, gender, emotion, emotion_table)
         if len(exclude):
             frame = frame[~frame["item_id"].isin(list(exclude))]
         top = frame.head(n).reset_index(drop=True)
         top["rank"] = np.arange(1, len(top) + 1)
-        return GroupRecommendation(items=top[["rank", "item_id", "score", "predicted", "cluster"]],
-                                   age_band=band, gender=sex, emotion=emotion,
-                                   favoured_cluster=int(votes.idxmax()), cluster_votes=votes,
-                                   n_members=len(members), widened=widened)
+        return GroupRecommendation(
+            items=top[["rank", "item_id", "score", "predicted", "cluster"]],
+            age_band=band,
+            gender=sex,
+            emotion=emotion,
+            favoured_cluster=int(votes.idxmax()),
+            cluster_votes=votes,
+            n_members=len(members),
+            widened=widened,
+        )
 
     def popular(self, age_band: str | None, gender: str | None) -> pd.Series:
         """Benchmark ordering: movies by number of ratings from the group (ties: mean rating, id)."""
@@ -359,14 +408,20 @@ def _metrics(lists: dict[int, list], relevant: dict[int, set], n: int) -> pd.Dat
     rows = []
     for user, items in lists.items():
         rel = relevant[user]
-        rows.append({"user_id": user, "precision": precision_at_n(items, rel, n),
-                     "recall": recall_at_n(items, rel, n)})
+        rows.append({"user_id": user, "precision": precision_at_n(items, rel, n), "recall": recall_at_n(items, rel, n)})
     return pd.DataFrame(rows)
 
 
-def evaluate_groups(dataset, n: int = 10, test_fraction: float = 0.2, seed: int = 0,
-                    like_threshold: float = 4.0, recommender: GroupRecommender | None = None,
-                    progress=None, clusters: GenreClusters | None = None) -> pd.DataFrame:
+def evaluate_groups(
+    dataset,
+    n: int = 10,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    like_threshold: float = 4.0,
+    recommender: GroupRecommender | None = None,
+    progress=None,
+    clusters: GenreClusters | None = None,
+) -> pd.DataFrame:
     """Precision/recall/F1@n of the group recommender vs. the group's most popular movies.
 
     Methods: METHOD_GROUP (the paper's: favoured cluster, ranked by group SVD), METHOD_POPULAR (the
@@ -399,8 +454,9 @@ def _evaluate_groups(dataset, n, test_fraction, seed, like_threshold, recommende
         orders = {
             METHOD_GROUP: frame["item_id"].tolist(),
             # ablation: the same SVD scores without the favoured-cluster filter
-            METHOD_ALL_CLUSTERS: frame.sort_values(["score", "item_id"], ascending=[False, True],
-                                                   kind="stable")["item_id"].tolist(),
+            METHOD_ALL_CLUSTERS: frame.sort_values(["score", "item_id"], ascending=[False, True], kind="stable")[
+                "item_id"
+            ].tolist(),
             METHOD_POPULAR: model.popular(band, sex).tolist(),
         }
         for method, order in orders.items():
@@ -426,8 +482,17 @@ def summarise(per_user: pd.DataFrame) -> pd.DataFrame:
             group = key[0] if column else "all"
             method = key[1] if column else key[0]
             p, r = part["precision"].mean(), part["recall"].mean()
-            rows.append({"facet": facet, "group": group, "method": method, "precision": p, "recall": r,
-                         "f1": 0.0 if p + r == 0 else 2 * p * r / (p + r), "n_users": len(part)})
+            rows.append(
+                {
+                    "facet": facet,
+                    "group": group,
+                    "method": method,
+                    "precision": p,
+                    "recall": r,
+                    "f1": 0.0 if p + r == 0 else 2 * p * r / (p + r),
+                    "n_users": len(part),
+                }
+            )
     table = pd.DataFrame(rows)
     table["_order"] = [band_order.get(g, 100) for g in table["group"]]
     table["_method"] = [METHODS.index(m) if m in METHODS else len(METHODS) for m in table["method"]]

@@ -91,7 +91,7 @@ class HybridUserKNN:
         self.centre_features = centre_features
 
     # ---- fitting ----------------------------------------------------------------------------------
-    def fit(self, train: pd.DataFrame) -> "HybridUserKNN":
+    def fit(self, train: pd.DataFrame) -> HybridUserKNN:
         check_training_ratings(train)
         check_positive_ratings(train, type(self).__name__)  # `rated_` is read off ratings > 0
         _check_alpha(self.alpha)
@@ -114,8 +114,12 @@ class HybridUserKNN:
             features = self.features
             check_item_features(features, train, type(self).__name__)  # before centring spreads a NaN
             if self.centre_features and len(features):
-                features = ItemFeatures(features.item_ids, features.matrix - features.matrix.mean(axis=0),
-                                        f"{features.name} (centred)", dict(features.meta))
+                features = ItemFeatures(
+                    features.item_ids,
+                    features.matrix - features.matrix.mean(axis=0),
+                    f"{features.name} (centred)",
+                    dict(features.meta),
+                )
             profile_users, profiles = user_profiles(train, features, self.relevance)
             if not np.array_equal(profile_users, self.user_ids_):  # pragma: no cover - same sort rule
                 raise RuntimeError("profile users do not line up with the rating matrix")
@@ -183,12 +187,8 @@ class HybridUserKNN:
         weights = sorted_similarity[:, :k]
         valid = np.isfinite(weights)
         rows = np.repeat(np.arange(n_users), k).reshape(top.shape)
-        weight_matrix = sp.csr_matrix(
-            (weights[valid], (rows[valid], top[valid])), shape=(n_users, n_users)
-        )
-        member_matrix = sp.csr_matrix(
-            (np.ones(valid.sum()), (rows[valid], top[valid])), shape=(n_users, n_users)
-        )
+        weight_matrix = sp.csr_matrix((weights[valid], (rows[valid], top[valid])), shape=(n_users, n_users))
+        member_matrix = sp.csr_matrix((np.ones(valid.sum()), (rows[valid], top[valid])), shape=(n_users, n_users))
         scores = np.asarray(weight_matrix @ self.contribution_)
         candidate = np.asarray(member_matrix @ self.rated_.astype(np.float64)) > 0
         candidate &= ~self.rated_

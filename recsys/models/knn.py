@@ -61,7 +61,7 @@ class NeighbourhoodPredictor(RatingPredictor):
         raise NotImplementedError
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, train: pd.DataFrame) -> "NeighbourhoodPredictor":
+    def fit(self, train: pd.DataFrame) -> NeighbourhoodPredictor:
         _check_ks([self.k])
         check_training_ratings(train)
         self.learn_rating_scale(train)

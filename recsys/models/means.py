@@ -11,7 +11,7 @@ from recsys.models.base import RatingPredictor, check_training_ratings
 class UserMeanPredictor(RatingPredictor):
     """Each user's mean training rating; unseen users get the global mean (flagged)."""
 
-    def fit(self, train: pd.DataFrame) -> "UserMeanPredictor":
+    def fit(self, train: pd.DataFrame) -> UserMeanPredictor:
         check_training_ratings(train)  # a NaN rating would make every mean NaN
         self.learn_rating_scale(train)
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
@@ -33,7 +33,7 @@ class UserMeanPredictor(RatingPredictor):
 class GlobalMeanPredictor(RatingPredictor):
     """The global training mean for every pair; `last_unknown_` flags users or items unseen in training."""
 
-    def fit(self, train: pd.DataFrame) -> "GlobalMeanPredictor":
+    def fit(self, train: pd.DataFrame) -> GlobalMeanPredictor:
         check_training_ratings(train)
         self.learn_rating_scale(train)
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())

@@ -7,7 +7,7 @@ include cold-start items that a content model can score).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -53,8 +53,9 @@ def recommend_many(
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     user_ids = np.asarray(list(user_ids), dtype=np.int64)
-    candidates = np.sort(np.asarray(
-        train["item_id"].unique() if candidates is None else list(candidates), dtype=np.int64))
+    candidates = np.sort(
+        np.asarray(train["item_id"].unique() if candidates is None else list(candidates), dtype=np.int64)
+    )
     candidates = np.unique(candidates)
     rated = _rated_items(train) if exclude_rated else {}
     users_per_call = max(1, _PAIRS_PER_CALL // max(len(candidates), 1))
@@ -72,20 +73,40 @@ def recommend_many(
             items, values, flags = candidates[keep], user_scores[keep], no_evidence[row][keep]
             # lexsort: last key is primary -> descending score, then ascending item id.
             order = np.lexsort((items, -values))[:n]
-            frames.append(pd.DataFrame({"user_id": user, "rank": np.arange(1, len(order) + 1),
-                                        "item_id": items[order], "score": values[order],
-                                        "fallback": flags[order]}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "user_id": user,
+                        "rank": np.arange(1, len(order) + 1),
+                        "item_id": items[order],
+                        "score": values[order],
+                        "fallback": flags[order],
+                    }
+                )
+            )
         if progress is not None:
             progress(min(start + users_per_call, len(user_ids)), len(user_ids), "scoring candidate items")
     if not frames:
-        return pd.DataFrame({"user_id": pd.Series(dtype=np.int64), "rank": pd.Series(dtype=np.int64),
-                             "item_id": pd.Series(dtype=np.int64), "score": pd.Series(dtype=np.float64),
-                             "fallback": pd.Series(dtype=bool)})
+        return pd.DataFrame(
+            {
+                "user_id": pd.Series(dtype=np.int64),
+                "rank": pd.Series(dtype=np.int64),
+                "item_id": pd.Series(dtype=np.int64),
+                "score": pd.Series(dtype=np.float64),
+                "fallback": pd.Series(dtype=bool),
+            }
+        )
     return pd.concat(frames, ignore_index=True)
 
 
-def recommend(model: RatingPredictor, train: pd.DataFrame, user_id: int, n: int = 10,
-              candidates: Iterable[int] | None = None, exclude_rated: bool = True) -> pd.DataFrame:
+def recommend(
+    model: RatingPredictor,
+    train: pd.DataFrame,
+    user_id: int,
+    n: int = 10,
+    candidates: Iterable[int] | None = None,
+    exclude_rated: bool = True,
+) -> pd.DataFrame:
     """Top-`n` list for one user: frame [rank, item_id, score, fallback]."""
     frame = recommend_many(model, train, [user_id], n=n, candidates=candidates, exclude_rated=exclude_rated)
     return frame.drop(columns="user_id")

@@ -143,7 +143,9 @@ def _band(x, low, high, colour, name) -> go.Scatter:
     )
 
 
-def fusion_curve_figure(curve: pd.DataFrame, metric: str = "rmse", subset: str | None = None, title: str | None = None) -> go.Figure:
+def fusion_curve_figure(
+    curve: pd.DataFrame, metric: str = "rmse", subset: str | None = None, title: str | None = None
+) -> go.Figure:
     """VT2's fusion figure: error vs weight k of k·CF + (1−k)·content across folds.
 
     Light band = 0-100th percentile, dark band = 10-90th, orange = mean, red = median; the best mean
@@ -154,15 +156,37 @@ def fusion_curve_figure(curve: pd.DataFrame, metric: str = "rmse", subset: str |
     fig = go.Figure()
     fig.add_trace(_band(x, bands["p0"].to_numpy(), bands["p100"].to_numpy(), BAND_OUTER, "0–100th percentile"))
     fig.add_trace(_band(x, bands["p10"].to_numpy(), bands["p90"].to_numpy(), BAND_INNER, "10–90th percentile"))
-    fig.add_trace(go.Scatter(x=x, y=bands["mean"], mode="lines", name="mean", line=dict(color=MEAN_COLOUR, width=2.5),
-                             hovertemplate="k=%{x:.2f}<br>mean=%{y:.4f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=bands["median"], mode="lines", name="median",
-                             line=dict(color=MEDIAN_COLOUR, width=2, dash="dash"),
-                             hovertemplate="k=%{x:.2f}<br>median=%{y:.4f}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=bands["mean"],
+            mode="lines",
+            name="mean",
+            line=dict(color=MEAN_COLOUR, width=2.5),
+            hovertemplate="k=%{x:.2f}<br>mean=%{y:.4f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=bands["median"],
+            mode="lines",
+            name="median",
+            line=dict(color=MEDIAN_COLOUR, width=2, dash="dash"),
+            hovertemplate="k=%{x:.2f}<br>median=%{y:.4f}<extra></extra>",
+        )
+    )
     if len(bands):
         best = bands.loc[bands["mean"].idxmin()]
-        fig.add_trace(go.Scatter(x=[best["weight"]], y=[best["mean"]], mode="markers", name=f"best k = {best['weight']:.2f}",
-                                 marker=dict(symbol="star", size=16, color=MEAN_COLOUR, line=dict(color="black", width=1))))
+        fig.add_trace(
+            go.Scatter(
+                x=[best["weight"]],
+                y=[best["mean"]],
+                mode="markers",
+                name=f"best k = {best['weight']:.2f}",
+                marker=dict(symbol="star", size=16, color=MEAN_COLOUR, line=dict(color="black", width=1)),
+            )
+        )
     label = f" — {subset} items" if subset else ""
     fig.update_layout(
         title=title or f"{metric.upper()} vs fusion weight k{label} (k=1: CF only, k=0: content only)",
@@ -196,7 +220,9 @@ def fusion_summary_table(curve: pd.DataFrame) -> pd.DataFrame:
                     "CF only (k=1)": float(cf_only["mean"]),
                     "content only (k=0)": float(content_only["mean"]),
                     "gain over CF": float(cf_only["mean"] - best["mean"]),
-                    "gain over CF %": float(100 * (cf_only["mean"] - best["mean"]) / cf_only["mean"]) if cf_only["mean"] else np.nan,
+                    "gain over CF %": float(100 * (cf_only["mean"] - best["mean"]) / cf_only["mean"])
+                    if cf_only["mean"]
+                    else np.nan,
                     "folds": int(best["folds"]),
                 }
             )
@@ -207,8 +233,11 @@ def r2_bars(table: pd.DataFrame, value: str = "r2", label: str = "representation
     """Bars of embedding -> mean-rating R² per representation."""
     fig = px.bar(table, x=label, y=value, color=label, color_discrete_sequence=PALETTE, text=value)
     fig.update_traces(texttemplate="%{text:.3f}", textposition="outside", showlegend=False)
-    fig.update_layout(title="How well do item features predict an item's mean rating? (R², cross-validated)",
-                      yaxis_title="R²", xaxis_title=None)
+    fig.update_layout(
+        title="How well do item features predict an item's mean rating? (R², cross-validated)",
+        yaxis_title="R²",
+        xaxis_title=None,
+    )
     return fig
 
 
@@ -218,11 +247,23 @@ def genre_precision_figure(frame: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for index, (representation, group) in enumerate(frame.groupby("representation", sort=False)):
         colour = PALETTE[index % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=group["n"], y=group["genre_precision"], mode="lines+markers", name=str(representation),
-                                 line=dict(color=colour), hovertemplate="N=%{x}<br>precision=%{y:.3f}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=group["n"],
+                y=group["genre_precision"],
+                mode="lines+markers",
+                name=str(representation),
+                line=dict(color=colour),
+                hovertemplate="N=%{x}<br>precision=%{y:.3f}<extra></extra>",
+            )
+        )
     chance = float(frame["chance"].iloc[0]) if len(frame) else None
     if chance is not None:
         fig.add_hline(y=chance, line=dict(color="grey", dash="dot"), annotation_text=f"chance {chance:.3f}")
-    fig.update_layout(title="genre precision@N over all movies", xaxis_title="N neighbours",
-                      yaxis_title="share of neighbours sharing a genre", yaxis_range=[0, 1.02])
+    fig.update_layout(
+        title="genre precision@N over all movies",
+        xaxis_title="N neighbours",
+        yaxis_title="share of neighbours sharing a genre",
+        yaxis_range=[0, 1.02],
+    )
     return fig

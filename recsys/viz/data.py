@@ -13,7 +13,9 @@ RATING_COLOUR = "#4C78A8"
 def rating_histogram_frame(ratings: pd.DataFrame) -> pd.DataFrame:
     """rating, count, share: one row per distinct rating value."""
     counts = ratings["rating"].value_counts().sort_index()
-    return pd.DataFrame({"rating": counts.index.astype(float), "count": counts.to_numpy(), "share": (counts / counts.sum()).to_numpy()})
+    return pd.DataFrame(
+        {"rating": counts.index.astype(float), "count": counts.to_numpy(), "share": (counts / counts.sum()).to_numpy()}
+    )
 
 
 def rating_histogram(frame: pd.DataFrame, title: str = "Rating distribution") -> go.Figure:

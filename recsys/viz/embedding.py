@@ -24,7 +24,9 @@ def item_table(dataset, item_ids=None) -> pd.DataFrame:
         {
             "item_id": items.index.to_numpy(),
             "title": items["title"].astype(str).to_numpy(),
-            "year": pd.to_numeric(items["year"], errors="coerce").astype(float).to_numpy() if "year" in items else np.nan,
+            "year": pd.to_numeric(items["year"], errors="coerce").astype(float).to_numpy()
+            if "year" in items
+            else np.nan,
             "genres": labels,
             "first genre": first,
         }
@@ -48,7 +50,7 @@ def colour_options(table: pd.DataFrame, genre_names: list[str]) -> list[str]:
 def colour_values(table: pd.DataFrame, dataset, option: str) -> tuple[pd.Series, bool]:
     """(values, is_continuous) for a colour option."""
     if option.startswith("genre: "):
-        genre = option[len("genre: "):]
+        genre = option[len("genre: ") :]
         flags = dataset.genres.loc[table["item_id"].to_numpy(), genre].to_numpy().astype(bool)
         return pd.Series(np.where(flags, genre, "other"), index=table.index, name=option), False
     values = table[option]
@@ -56,8 +58,14 @@ def colour_values(table: pd.DataFrame, dataset, option: str) -> tuple[pd.Series,
     return values.rename(option), continuous
 
 
-def embedding_scatter(table: pd.DataFrame, colour: pd.Series, continuous: bool, dims: int = 2,
-                      title: str = "Item embedding", marker_size: int = 6) -> go.Figure:
+def embedding_scatter(
+    table: pd.DataFrame,
+    colour: pd.Series,
+    continuous: bool,
+    dims: int = 2,
+    title: str = "Item embedding",
+    marker_size: int = 6,
+) -> go.Figure:
     """Scatter of projected items. customdata[0] is the item id (selection maps back through it)."""
     frame = table.copy()
     frame["colour"] = colour.to_numpy()
@@ -80,7 +88,9 @@ def embedding_scatter(table: pd.DataFrame, colour: pd.Series, continuous: bool, 
     else:
         fig = px.scatter(frame, x="x", y="y", render_mode="webgl" if len(frame) > 3000 else "auto", **common)
         fig.update_traces(marker=dict(size=marker_size, line=dict(width=0)))
-    lines = ["<b>%{customdata[1]}</b>"] + [f"{name}: %{{customdata[{i + 2}]}}" for i, name in enumerate(hover[1:], start=0)]
+    lines = ["<b>%{customdata[1]}</b>"] + [
+        f"{name}: %{{customdata[{i + 2}]}}" for i, name in enumerate(hover[1:], start=0)
+    ]
     fig.update_traces(hovertemplate="<br>".join(lines) + "<br>item %{customdata[0]}<extra></extra>")
     fig.update_layout(legend_title=colour.name, dragmode="lasso" if dims == 2 else "orbit")
     if continuous:
@@ -99,7 +109,9 @@ def selected_item_ids(selection) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def add_sprites(fig: go.Figure, table: pd.DataFrame, thumbnails: dict, max_sprites: int = 120, size_share: float = 0.045) -> int:
+def add_sprites(
+    fig: go.Figure, table: pd.DataFrame, thumbnails: dict, max_sprites: int = 120, size_share: float = 0.045
+) -> int:
     """Poster thumbnails drawn at their points (2-D only) via layout.images; returns how many.
 
     Plotly hover labels cannot show images, so this layer (plus the selection gallery) is how
@@ -115,9 +127,20 @@ def add_sprites(fig: go.Figure, table: pd.DataFrame, thumbnails: dict, max_sprit
     images = []
     for row in rows.itertuples():
         images.append(
-            dict(source=thumbnails[row.item_id], xref="x", yref="y", x=row.x, y=row.y,
-                 sizex=span_x * size_share, sizey=span_y * size_share * 1.5,
-                 xanchor="center", yanchor="middle", layer="above", sizing="contain", opacity=0.95)
+            dict(
+                source=thumbnails[row.item_id],
+                xref="x",
+                yref="y",
+                x=row.x,
+                y=row.y,
+                sizex=span_x * size_share,
+                sizey=span_y * size_share * 1.5,
+                xanchor="center",
+                yanchor="middle",
+                layer="above",
+                sizing="contain",
+                opacity=0.95,
+            )
         )
     fig.update_layout(images=images)
     return len(images)
@@ -129,23 +152,44 @@ def trajectory_frame(window_coords: np.ndarray, offsets: np.ndarray, item_ids, t
     for position, item_id in enumerate(item_ids):
         start, stop = int(offsets[position]), int(offsets[position + 1])
         for window, index in enumerate(range(start, stop)):
-            rows.append((int(item_id), titles[position], window, float(window_coords[index, 0]), float(window_coords[index, 1])))
+            rows.append(
+                (int(item_id), titles[position], window, float(window_coords[index, 0]), float(window_coords[index, 1]))
+            )
     return pd.DataFrame(rows, columns=["item_id", "title", "window", "x", "y"])
 
 
-def trajectory_figure(frame: pd.DataFrame, title: str = "Trailer trajectories (PCA of per-window embeddings)") -> go.Figure:
+def trajectory_figure(
+    frame: pd.DataFrame, title: str = "Trailer trajectories (PCA of per-window embeddings)"
+) -> go.Figure:
     """One line per movie through its windows in trailer order; the start is a circle, the end a triangle."""
     fig = go.Figure()
-    for index, (item_id, group) in enumerate(frame.groupby("item_id", sort=False)):
+    for index, (_item_id, group) in enumerate(frame.groupby("item_id", sort=False)):
         colour = CATEGORICAL[index % len(CATEGORICAL)]
         name = str(group["title"].iloc[0])
         group = group.sort_values("window")
-        fig.add_trace(go.Scatter(x=group["x"], y=group["y"], mode="lines+markers", name=name, legendgroup=name,
-                                 line=dict(color=colour, width=1.5), marker=dict(size=5, color=colour),
-                                 customdata=group["window"],
-                                 hovertemplate=f"{name}<br>window %{{customdata}}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=group["x"].iloc[[-1]], y=group["y"].iloc[[-1]], mode="markers", legendgroup=name,
-                                 showlegend=False, marker=dict(symbol="triangle-up", size=11, color=colour),
-                                 hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=group["x"],
+                y=group["y"],
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                line=dict(color=colour, width=1.5),
+                marker=dict(size=5, color=colour),
+                customdata=group["window"],
+                hovertemplate=f"{name}<br>window %{{customdata}}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group["x"].iloc[[-1]],
+                y=group["y"].iloc[[-1]],
+                mode="markers",
+                legendgroup=name,
+                showlegend=False,
+                marker=dict(symbol="triangle-up", size=11, color=colour),
+                hoverinfo="skip",
+            )
+        )
     fig.update_layout(title=title, xaxis_title="component 1", yaxis_title="component 2", legend_title="movie")
     return fig

@@ -25,7 +25,9 @@ def matrix_fingerprint(matrix: np.ndarray) -> str:
     return digest.hexdigest()[:20]
 
 
-def project(matrix: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0, metric: str = "cosine") -> np.ndarray:
+def project(
+    matrix: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0, metric: str = "cosine"
+) -> np.ndarray:
     """Low-dimensional coordinates (n_items x dims) of the rows of `matrix`."""
     method = method.lower()
     if method not in METHODS:
@@ -50,8 +52,9 @@ def project(matrix: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 
     return reducer.fit_transform(matrix).astype(np.float32)
 
 
-def project_cached(matrix: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0,
-                   root: str | os.PathLike | None = None) -> np.ndarray:
+def project_cached(
+    matrix: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0, root: str | os.PathLike | None = None
+) -> np.ndarray:
     """`project` with an on-disk cache keyed by the matrix content, method, dims and seed."""
     root = Path(root) if root is not None else cache_dir() / "projections"
     path = root / f"{matrix_fingerprint(matrix)}-{method}-{dims}d-s{seed}.npy"
