@@ -1,10 +1,30 @@
-"""The small interface every rating predictor shares (Surprise's habit), so experiments swap them freely."""
+"""The estimator contract every model follows (scikit-learn's, with Surprise's fallback flag).
+
+- Parameters only in ``__init__``, stored under the same names; :meth:`BaseEstimator.get_params`
+  reads them from the signature, :func:`clone` builds an unfitted copy with the same parameters.
+- ``fit(train)`` returns ``self``; learned state lives in attributes ending with ``_``;
+  :func:`check_is_fitted` raises one :class:`~recsys.errors.NotFittedError` wording everywhere.
+- Parameters are validated by the shared :func:`check_count`, :func:`check_fraction`,
+  :func:`check_positive` and :func:`check_choice` (one rule and one message per kind).
+- ``predict(user_ids, item_ids)`` returns finite floats clipped to the training scale;
+  ``predict(..., return_fallback=True)`` returns :class:`Predictions` (values + the mask of pairs
+  the model could not score and filled with a documented default). Nothing about a call is kept
+  on the model, so one fitted model can serve several Streamlit sessions at once.
+- Top-N: :class:`TopNRecommender` (``recommend(user_ids, n)`` -> tidy frame
+  ``user_id, rank, item_id, score, fallback``) is the one interface of every list-making model.
+"""
 
 from __future__ import annotations
+
+import inspect
+import numbers
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from recsys.errors import InvalidInput, InvalidParameter, NotFittedError
 
 
 def check_ratings_frame(train: pd.DataFrame) -> pd.DataFrame:
@@ -108,12 +128,146 @@ class RatingMatrix:
         return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
 
 
-class RatingPredictor:
-    """Base class: parameters in __init__, `fit(train)` returns self, learned state ends with `_`.
+# ---- parameters and fitted state ---------------------------------------------------------------
+class BaseEstimator:
+    """scikit-learn's estimator habits without depending on scikit-learn's private machinery."""
 
-    `predict(user_ids, item_ids)` is vectorised and always returns finite floats clipped to the
-    rating scale; pairs the model cannot score fall back to a documented default (user mean,
-    else global mean) and are flagged in `last_fallback_` so callers can report them.
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        names = []
+        for name, parameter in signature.parameters.items():
+            if name == "self":
+                continue
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must list its parameters explicitly (no *args/**kwargs)")
+            names.append(name)
+        return sorted(names)
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The constructor parameters, read from the ``__init__`` signature (sklearn's rule)."""
+        params = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            params[name] = value
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update({f"{name}__{key}": item for key, item in value.get_params(deep=True).items()})
+        return params
+
+    def set_params(self, **params) -> BaseEstimator:
+        valid = set(self._param_names())
+        nested: dict[str, dict] = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise InvalidParameter(f"{type(self).__name__} has no parameter {name!r} (parameters: {sorted(valid)})")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
+
+    def __repr__(self) -> str:
+        parts = []
+        for key, value in self.get_params().items():
+            text = f"<{type(value).__name__}>" if hasattr(value, "shape") or hasattr(value, "item_ids") else repr(value)
+            parts.append(f"{key}={text}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def clone(estimator, **overrides):
+    """An unfitted copy with the same parameters (nested estimators cloned too), optionally changed."""
+    if not hasattr(estimator, "get_params"):
+        raise InvalidParameter(f"cannot clone {estimator!r}: it is not an estimator (no get_params)")
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        params[name] = clone(value) if isinstance(value, BaseEstimator) else value
+    params.update(overrides)
+    return type(estimator)(**params)
+
+
+def is_fitted(estimator) -> bool:
+    """True once ``fit`` has set a learned attribute (a public name ending with ``_``)."""
+    return any(name.endswith("_") and not name.startswith("_") for name in vars(estimator))
+
+
+def check_is_fitted(estimator, attributes: str | list[str] | None = None) -> None:
+    """Raise NotFittedError (one wording for every model) unless `estimator` has been fitted."""
+    if attributes is None:
+        fitted = is_fitted(estimator)
+    else:
+        names = [attributes] if isinstance(attributes, str) else list(attributes)
+        fitted = all(hasattr(estimator, name) for name in names)
+    if not fitted:
+        raise NotFittedError(f"{type(estimator).__name__} is not fitted yet: call fit(train) first")
+
+
+# ---- shared validators: one rule and one message per kind of parameter --------------------------
+def check_count(value, name: str, minimum: int = 1, maximum: int | None = None, allow_none: bool = False):
+    """An integer count (K, N, factors, sweeps): an int (not float, not bool) within bounds."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidParameter(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise InvalidParameter(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def check_positive(value, name: str, allow_zero: bool = False, allow_none: bool = False):
+    """A finite real number > 0 (>= 0 with allow_zero): learning rates, regularisation, shrinkage."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise InvalidParameter(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidParameter(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return float(value)
+
+
+def check_fraction(value, name: str, inclusive: tuple[bool, bool] = (True, True)):
+    """A real number in [0, 1] (ends open where `inclusive` says so): weights w, alpha, test share."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise InvalidParameter(f"{name} must be a number in [0, 1], got {value!r}")
+    low_ok = value >= 0 if inclusive[0] else value > 0
+    high_ok = value <= 1 if inclusive[1] else value < 1
+    if not (low_ok and high_ok):
+        interval = f"{'[' if inclusive[0] else '('}0, 1{']' if inclusive[1] else ')'}"
+        raise InvalidParameter(f"{name} must be in {interval}, got {value}")
+    return float(value)
+
+
+def check_choice(value, name: str, choices):
+    """One of a fixed set of options (solver names, similarity metrics)."""
+    choices = list(choices)
+    if value not in choices:
+        raise InvalidParameter(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+# ---- predictions --------------------------------------------------------------------------------
+class Predictions(NamedTuple):
+    """Predicted ratings and, per pair, whether the model fell back to a default (no evidence).
+
+    Surprise's ``was_impossible`` per prediction, vectorised: travels with the values instead of
+    living on the model, so concurrent callers never read each other's flags.
+    """
+
+    values: np.ndarray
+    fallback: np.ndarray
+
+
+class RatingPredictor(BaseEstimator):
+    """Base class of rating predictors.
+
+    Subclasses implement ``fit(train)`` (returning self) and ``_predict(user_ids, item_ids)``
+    returning ``(values, fallback)``: unclipped values and the boolean mask of pairs filled with a
+    documented default (user mean, else global mean). :meth:`predict` validates, clips to the
+    training scale and returns the values, or :class:`Predictions` with ``return_fallback=True``.
     """
 
     # Default scale; `learn_rating_scale` replaces it by the training data's own (e.g. 0.5-5 stars
@@ -124,22 +278,62 @@ class RatingPredictor:
         ratings = train["rating"].to_numpy(dtype=np.float64)
         self.rating_scale_ = (float(ratings.min()), float(ratings.max()))
 
-    def fit(self, train: pd.DataFrame) -> "RatingPredictor":  # pragma: no cover - interface
+    def fit(self, train: pd.DataFrame) -> RatingPredictor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def predict(self, user_ids, item_ids) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
+    def _predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError  # pragma: no cover - interface
 
-    def predict_frame(self, pairs: pd.DataFrame) -> np.ndarray:
-        return self.predict(pairs["user_id"].to_numpy(), pairs["item_id"].to_numpy())
+    def predict(self, user_ids, item_ids, *, return_fallback: bool = False):
+        """Predicted ratings for the pairs (user_ids[i], item_ids[i]), clipped to the training scale.
+
+        With ``return_fallback=True`` returns ``Predictions(values, fallback)``.
+        """
+        check_is_fitted(self)
+        user_ids = np.asarray(user_ids, dtype=np.int64).ravel()
+        item_ids = np.asarray(item_ids, dtype=np.int64).ravel()
+        if user_ids.shape != item_ids.shape:
+            raise InvalidInput(f"user_ids and item_ids differ in length ({len(user_ids)} vs {len(item_ids)})")
+        values, fallback = self._predict(user_ids, item_ids)
+        values = self.clip(np.asarray(values, dtype=np.float64))
+        if return_fallback:
+            return Predictions(values, np.asarray(fallback, dtype=bool))
+        return values
+
+    def predict_frame(self, pairs: pd.DataFrame, *, return_fallback: bool = False):
+        return self.predict(pairs["user_id"].to_numpy(), pairs["item_id"].to_numpy(), return_fallback=return_fallback)
 
     def clip(self, values: np.ndarray) -> np.ndarray:
         low, high = getattr(self, "rating_scale_", self.rating_scale)
         return np.clip(values, low, high)
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
 
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if not hasattr(v, "shape"))
-        return f"{type(self).__name__}({params})"
+# ---- top-N --------------------------------------------------------------------------------------
+TOPN_COLUMNS = ["user_id", "rank", "item_id", "score", "fallback"]
+
+
+def empty_topn() -> pd.DataFrame:
+    """The top-N frame with no rows but the right columns and dtypes."""
+    return pd.DataFrame(
+        {
+            "user_id": pd.Series(dtype=np.int64),
+            "rank": pd.Series(dtype=np.int64),
+            "item_id": pd.Series(dtype=np.int64),
+            "score": pd.Series(dtype=np.float64),
+            "fallback": pd.Series(dtype=bool),
+        }
+    )
+
+
+class TopNRecommender:
+    """The one top-N interface (Cornac's ``rank``): every list-making model implements
+
+    ``recommend(user_ids, n=10, *, exclude_seen=True, candidates=None) -> DataFrame``
+
+    with columns :data:`TOPN_COLUMNS`: one row per (user, rank), rank 1 = best, ties broken by lower
+    item id, items the user rated in training excluded unless ``exclude_seen=False``; ``fallback``
+    flags slots filled without evidence for that user (unknown user, popularity filler).
+    """
+
+    def recommend(self, user_ids, n: int = 10, *, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
+        raise NotImplementedError  # pragma: no cover - interface
