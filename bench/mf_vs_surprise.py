@@ -25,9 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.config import SHARED_DATA_DIR, torch_device_name
 from recsys.data import load_dataset
+from recsys.eval.cold_start import cold_start_report
 from recsys.eval.metrics import mae, rmse
 from recsys.eval.splits import make_splits
-from recsys.models.mf import BiasedMF, FactorizationMachine, cold_start_report, genre_features
+from recsys.features.baselines import genre_features
+from recsys.models.fm import FactorizationMachine
+from recsys.models.mf import BiasedMF
 
 
 def poster_features(dataset, train_item_ids, n_components: int, extract: bool):
@@ -51,11 +54,15 @@ def poster_features(dataset, train_item_ids, n_components: int, extract: bool):
             print(f"poster features: {result.summary()}", flush=True)
             features = result.features
         if features is None:
-            print("note: no cached lite0 poster features (run `python -m recsys extract` or drop --no-extract); "
-                  "the FM uses genres only")
+            print(
+                "note: no cached lite0 poster features (run `python -m recsys extract` or drop --no-extract); "
+                "the FM uses genres only"
+            )
             return None, None
         reduced = PCAReducer(n_components=n_components).fit(features, train_item_ids).transform(features)
-        print(f"poster features: {len(features)} items x {features.dim} dims -> PCA {n_components} (fitted on training items)")
+        print(
+            f"poster features: {len(features)} items x {features.dim} dims -> PCA {n_components} (fitted on training items)"
+        )
         return features, reduced
     except Exception as exc:  # noqa: BLE001 - the benchmark must still compare the models without posters
         print(f"note: poster features unavailable ({type(exc).__name__}: {exc}); the FM uses genres only")
@@ -80,14 +87,16 @@ def main() -> None:
     parser.add_argument("--pca", type=int, default=32, help="PCA dims of the poster features")
     parser.add_argument("--fm-epochs", type=int, default=60)
     args = parser.parse_args()
-    from surprise import SVD, SVDpp, Reader
+    from surprise import SVD, Reader, SVDpp
     from surprise import Dataset as SurpriseDataset
 
     dataset = load_dataset("ml-100k", args.data_dir)
     train, test = make_splits(dataset.ratings, "holdout", seed=0, test_size=0.2)[0]
     truth = test["rating"].to_numpy(dtype=np.float64)
     users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
-    print(f"ml-100k: {len(train)} train / {len(test)} test ratings (holdout, seed 0); torch device {torch_device_name()}")
+    print(
+        f"ml-100k: {len(train)} train / {len(test)} test ratings (holdout, seed 0); torch device {torch_device_name()}"
+    )
 
     side = {"genres": genre_features(dataset)}
     raw_posters, posters = poster_features(dataset, train["item_id"].unique(), args.pca, extract=not args.no_extract)
@@ -102,7 +111,10 @@ def main() -> None:
     def report(name, fit, predict):
         model, predictions, fit_s, predict_s = timed(fit, predict)
         rows.append((name, rmse(truth, predictions), mae(truth, predictions), fit_s, predict_s))
-        print(f"{name:<44} rmse={rows[-1][1]:.4f} mae={rows[-1][2]:.4f} fit={fit_s:7.2f}s predict={predict_s:6.2f}s", flush=True)
+        print(
+            f"{name:<44} rmse={rows[-1][1]:.4f} mae={rows[-1][2]:.4f} fit={fit_s:7.2f}s predict={predict_s:6.2f}s",
+            flush=True,
+        )
         return model
 
     ours = lambda model: model.predict(users, items)  # noqa: E731
@@ -111,17 +123,30 @@ def main() -> None:
     fm_k = FactorizationMachine().n_factors
     fm_name = f"ours FM MCMC ids + {side_name} (k={fm_k})"
     report(mf_name, lambda: mf_default.fit(train), ours)
-    report("ours BiasedMF MCMC (k=10, 60 sweeps)",
-           lambda: BiasedMF(n_factors=10, solver="mcmc", n_epochs=60, seed=0).fit(train), ours)
-    report(f"ours FM MCMC ids only (k={fm_k})", lambda: FactorizationMachine(n_epochs=args.fm_epochs, seed=0).fit(train), ours)
+    report(
+        "ours BiasedMF MCMC (k=10, 60 sweeps)",
+        lambda: BiasedMF(n_factors=10, solver="mcmc", n_epochs=60, seed=0).fit(train),
+        ours,
+    )
+    report(
+        f"ours FM MCMC ids only (k={fm_k})",
+        lambda: FactorizationMachine(n_epochs=args.fm_epochs, seed=0).fit(train),
+        ours,
+    )
     report(fm_name, lambda: FactorizationMachine(side_features=side, n_epochs=args.fm_epochs, seed=0).fit(train), ours)
 
-    trainset = SurpriseDataset.load_from_df(train[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))).build_full_trainset()
+    trainset = SurpriseDataset.load_from_df(
+        train[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))
+    ).build_full_trainset()
     pairs = list(zip(users.tolist(), items.tolist()))
     surprise = lambda algo: np.array([algo.predict(u, i).est for u, i in pairs])  # noqa: E731
     report("Surprise SVD (defaults, k=100, 20 epochs)", lambda: SVD(random_state=0).fit(trainset), surprise)
     if not args.no_svdpp:
-        report("Surprise SVD++ (defaults, k=20, 20 epochs)", lambda: SVDpp(random_state=0, cache_ratings=True).fit(trainset), surprise)
+        report(
+            "Surprise SVD++ (defaults, k=20, 20 epochs)",
+            lambda: SVDpp(random_state=0, cache_ratings=True).fit(trainset),
+            surprise,
+        )
 
     by_name = {row[0]: row for row in rows}
     mf = by_name[mf_name]
@@ -132,13 +157,19 @@ def main() -> None:
     if not args.no_cold_start:
         print("\ncold start: 20% of the items held out entirely (seed 0)")
         cold = cold_start_report(dataset, cold_side, item_share=0.2, seed=0, max_side_dims=args.pca)
-        print(cold[["model", "features", "rmse", "mae", "n_test", "n_cold_items", "fit_s"]].to_string(index=False, float_format="%.4f"))
+        print(
+            cold[["model", "features", "rmse", "mae", "n_test", "n_cold_items", "fit_s"]].to_string(
+                index=False, float_format="%.4f"
+            )
+        )
         fm_cold = cold[(cold.model == "FM (MCMC)") & (cold.features != "ids")]["rmse"].item()
         user_mean_cold = cold[cold.model == "user mean"]["rmse"].item()
         print(f"cold_fm_rmse={fm_cold:.4f} cold_user_mean_rmse={user_mean_cold:.4f}")
 
-    print(f"mf_rmse={mf[1]:.4f} fm_rmse={fm[1]:.4f} svd_rmse={svd[1]:.4f} svdpp_rmse={svdpp[1]:.4f} "
-          f"mf_s={mf[3]:.2f} svd_s={svd[3]:.2f}")
+    print(
+        f"mf_rmse={mf[1]:.4f} fm_rmse={fm[1]:.4f} svd_rmse={svd[1]:.4f} svdpp_rmse={svdpp[1]:.4f} "
+        f"mf_s={mf[3]:.2f} svd_s={svd[3]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 from recsys.data.dataset import Dataset
+from recsys.eval.cold_start import cold_start_report
+from recsys.features.baselines import genre_features
 from recsys.features.item_features import ItemFeatures
-from recsys.models.mf import BiasedMF, FactorizationMachine, cold_start_report, genre_features
+from recsys.models.fm import FactorizationMachine
+from recsys.models.mf import BiasedMF
 
 NOISE = 0.1
 
@@ -86,10 +89,14 @@ def test_fm_fast_formula_equals_explicit_pairwise_sum(low_rank):
     rng = np.random.default_rng(3)
     item_ids = np.arange(1, 106)  # 5 items more than rated: cold items with features
     raw = rng.normal(size=(len(item_ids), 4))
-    side = {"random": ItemFeatures(item_ids, raw, name="random"),
-            "genres": ItemFeatures(item_ids, (rng.random((len(item_ids), 3)) < 0.4).astype(float), name="genres")}
-    users = pd.DataFrame({"age": rng.integers(18, 70, 130), "gender": rng.choice(["M", "F"], 130)},
-                         index=pd.Index(np.arange(1, 131), name="user_id"))
+    side = {
+        "random": ItemFeatures(item_ids, raw, name="random"),
+        "genres": ItemFeatures(item_ids, (rng.random((len(item_ids), 3)) < 0.4).astype(float), name="genres"),
+    }
+    users = pd.DataFrame(
+        {"age": rng.integers(18, 70, 130), "gender": rng.choice(["M", "F"], 130)},
+        index=pd.Index(np.arange(1, 131), name="user_id"),
+    )
     model = FactorizationMachine(n_factors=3, side_features=side, user_side=users, solver="als", n_epochs=1).fit(train)
     params = model.samples_[0]
     for name, value in params.items():  # random parameters, so the check does not depend on training
@@ -102,18 +109,20 @@ def test_fm_fast_formula_equals_explicit_pairwise_sum(low_rank):
         x, w0, w, v = model.explicit_design(pair_users, pair_items)
         expected = []
         for row in x:
-            pairwise = sum(v[j] @ v[l] * row[j] * row[l] for j, l in itertools.combinations(np.flatnonzero(row), 2))
+            pairwise = sum(v[j] @ v[m] * row[j] * row[m] for j, m in itertools.combinations(np.flatnonzero(row), 2))
             expected.append(w0 + row @ w + pairwise)
         np.testing.assert_allclose(model.predict_raw(pair_users, pair_items), expected, rtol=1e-10, atol=1e-10)
     # the user-average stand-in for item 103 and user 3 is the mean over user 3's training items
     rated = model.ratings_.item_codes(train.loc[train.user_id == 3, "item_id"])
     trained = FactorizationMachine(n_factors=3, side_features=side, solver="als", n_epochs=1).fit(train).samples_[0]
-    np.testing.assert_allclose(trained["w_item_by_other"][model.ratings_.user_codes([3])[0]], trained["w_item"][rated].mean())
+    np.testing.assert_allclose(
+        trained["w_item_by_other"][model.ratings_.user_codes([3])[0]], trained["w_item"][rated].mean()
+    )
     # the literal input rows: one-hot ids where known, and the item block proportional to the raw features
     n_users, n_items = model.ratings_.shape
     assert x[0, :n_users].sum() == 1 and x[4, :n_users].sum() == 0  # user 125 unseen in train
-    assert x[3, n_users:n_users + n_items].sum() == 0  # item 103 unseen in train ...
-    item_block = x[:, n_users + n_items:n_users + n_items + 4]
+    assert x[3, n_users : n_users + n_items].sum() == 0  # item 103 unseen in train ...
+    item_block = x[:, n_users + n_items : n_users + n_items + 4]
     ratio = item_block[3] / raw[102]
     np.testing.assert_allclose(ratio, ratio[0])  # ... but its features are there
     assert not item_block[6].any()  # item 999 has no features at all
@@ -180,8 +189,9 @@ def test_fm_als_sweeps_never_increase_the_objective(low_rank):
     reg = 0.5
     objectives = []
     for sweeps in range(1, 7):
-        model = FactorizationMachine(n_factors=3, side_features=side, user_side=users, solver="als", reg=reg,
-                                     n_epochs=sweeps).fit(train)
+        model = FactorizationMachine(
+            n_factors=3, side_features=side, user_side=users, solver="als", reg=reg, n_epochs=sweeps
+        ).fit(train)
         params = model.samples_[0]
         residual = train.rating.to_numpy() - model.predict_raw(train.user_id, train.item_id)
         penalty = sum(np.sum(np.square(value)) for name, value in params.items() if not name.endswith("_unseen"))
@@ -201,8 +211,8 @@ def _penalised_loss_gradients(state, reg):
     x = np.zeros((len(users), n_users + n_items + item_x.shape[1] + user_x.shape[1]))
     x[np.arange(len(users)), users] = 1.0
     x[np.arange(len(users)), n_users + items] = 1.0
-    x[:, n_users + n_items: n_users + n_items + item_x.shape[1]] = item_x[items]
-    x[:, n_users + n_items + item_x.shape[1]:] = user_x[users]
+    x[:, n_users + n_items : n_users + n_items + item_x.shape[1]] = item_x[items]
+    x[:, n_users + n_items + item_x.shape[1] :] = user_x[users]
     p = state.parameters()
     w = torch.tensor(np.concatenate([p["w_user"], p["w_item"], p["w_item_side"], p["w_user_side"]]), requires_grad=True)
     v = torch.tensor(np.concatenate([p["v_user"], p["v_item"], p["v_item_side"], p["v_user_side"]]), requires_grad=True)
@@ -211,14 +221,16 @@ def _penalised_loss_gradients(state, reg):
     loss = ((state.y - predicted) ** 2).sum() + reg * ((w**2).sum() + (v**2).sum())
     loss.backward()
     cuts = np.cumsum([0, n_users, n_items, item_x.shape[1], user_x.shape[1]])
-    return {group: (w.grad[a:b].numpy(), v.grad[a:b].numpy())
-            for group, a, b in zip(("user", "item", "item_side", "user_side"), cuts[:-1], cuts[1:])}
+    return {
+        group: (w.grad[a:b].numpy(), v.grad[a:b].numpy())
+        for group, a, b in zip(("user", "item", "item_side", "user_side"), cuts[:-1], cuts[1:])
+    }
 
 
 def test_fm_als_block_updates_are_exact_conditional_minimisers(low_rank):
     """After an ALS block update its parameters are stationary: id blocks as a whole, and for the
     side features the coordinate updated last, whose update reads every running sum the others kept."""
-    from recsys.models.mf import _FMState
+    from recsys.models._solvers import _FMState
 
     train, _ = low_rank
     rng = np.random.default_rng(6)
@@ -228,7 +240,9 @@ def test_fm_als_block_updates_are_exact_conditional_minimisers(low_rank):
     item_x, user_x = rng.normal(size=(shape[1], 3)), rng.normal(size=(shape[0], 2))
     import torch
 
-    state = _FMState(users, items, train.rating.to_numpy(), shape, item_x, user_x, 2, 0.1, 0, torch.device("cpu"), torch.float64)
+    state = _FMState(
+        users, items, train.rating.to_numpy(), shape, item_x, user_x, 2, 0.1, 0, torch.device("cpu"), torch.float64
+    )
     reg = 0.7
     for _ in range(2):
         state.sweep(sampling=False, reg=reg)
@@ -250,8 +264,10 @@ def test_fm_als_block_updates_are_exact_conditional_minimisers(low_rank):
 def test_same_seed_same_predictions_other_seed_differs(low_rank):
     train, test = low_rank
     side = ItemFeatures(np.arange(1, 101), np.random.default_rng(0).normal(size=(100, 3)), name="random")
-    for make in (lambda s: BiasedMF(n_factors=3, n_epochs=12, solver="mcmc", burn_in=4, seed=s),
-                 lambda s: FactorizationMachine(n_factors=3, side_features=side, n_epochs=8, burn_in=3, seed=s)):
+    for make in (
+        lambda s: BiasedMF(n_factors=3, n_epochs=12, solver="mcmc", burn_in=4, seed=s),
+        lambda s: FactorizationMachine(n_factors=3, side_features=side, n_epochs=8, burn_in=3, seed=s),
+    ):
         first = make(0).fit(train).predict(test.user_id, test.item_id)
         again = make(0).fit(train).predict(test.user_id, test.item_id)
         other = make(1).fit(train).predict(test.user_id, test.item_id)
@@ -266,8 +282,10 @@ def test_mf_unseen_user_and_item_fall_back_to_known_biases(low_rank):
     u = int(model.ratings_.user_codes([1])[0])
     i = int(model.ratings_.item_codes([1])[0])
     predicted = model.predict_raw([1, 9999, 9999], [8888, 1, 8888])
-    np.testing.assert_allclose(predicted, [model.global_mean_ + model.user_bias_[u],
-                                           model.global_mean_ + model.item_bias_[i], model.global_mean_])
+    np.testing.assert_allclose(
+        predicted,
+        [model.global_mean_ + model.user_bias_[u], model.global_mean_ + model.item_bias_[i], model.global_mean_],
+    )
     assert model.last_fallback_.tolist() == [True, True, True]
     model.predict([1], [1])
     assert model.last_fallback_.tolist() == [False]
@@ -279,11 +297,15 @@ def _cold_dataset(seed=0):
     n_items, n_genres = 150, 8
     genres = (rng.random((n_items, n_genres)) < 0.3).astype(np.uint8)
     genres[np.arange(n_items), rng.integers(0, n_genres, n_items)] = 1
-    ratings = _low_rank_ratings(n_users=100, n_items=n_items, rank=2, density=0.3, seed=seed, item_features=genres.astype(float))
+    ratings = _low_rank_ratings(
+        n_users=100, n_items=n_items, rank=2, density=0.3, seed=seed, item_features=genres.astype(float)
+    )
     ratings["rating"] = ratings["rating"].clip(1, 5)
     ratings["timestamp"] = 0
     index = pd.Index(np.arange(1, n_items + 1), name="item_id")
-    items = pd.DataFrame({"title": [f"item {i}" for i in index], "year": pd.array([2000] * n_items, dtype="Int64")}, index=index)
+    items = pd.DataFrame(
+        {"title": [f"item {i}" for i in index], "year": pd.array([2000] * n_items, dtype="Int64")}, index=index
+    )
     genre_frame = pd.DataFrame(genres, index=index, columns=[f"g{j}" for j in range(n_genres)])
     return Dataset(name="generated", ratings=ratings, items=items, genres=genre_frame, synthetic=True)
 
@@ -307,16 +329,23 @@ def test_fm_reduces_wide_side_features_on_training_items(low_rank):
     rng = np.random.default_rng(8)
     wide = ItemFeatures(np.arange(1, 101), rng.normal(size=(100, 40)), name="wide")
     narrow = ItemFeatures(np.arange(1, 101), rng.normal(size=(100, 3)), name="narrow")
-    model = FactorizationMachine(n_factors=2, side_features={"wide": wide, "narrow": narrow}, max_side_dims=6,
-                                 n_epochs=4, burn_in=1).fit(train)
+    model = FactorizationMachine(
+        n_factors=2, side_features={"wide": wide, "narrow": narrow}, max_side_dims=6, n_epochs=4, burn_in=1
+    ).fit(train)
     assert model.item_side_.dim == 6 + 3
     assert np.isfinite(model.predict(test.user_id, test.item_id)).all()
 
 
 def test_cold_start_report_beats_user_mean_with_features():
     report = cold_start_report(_cold_dataset(), item_share=0.2, seed=0, n_factors=2, n_epochs=30, burn_in=8)
-    assert list(report["model"]) == ["global mean", "user mean", "biased MF (ALS)", "FM (MCMC)", "FM (MCMC)",
-                                     "FM (MCMC, zero prior)"]
+    assert list(report["model"]) == [
+        "global mean",
+        "user mean",
+        "biased MF (ALS)",
+        "FM (MCMC)",
+        "FM (MCMC)",
+        "FM (MCMC, zero prior)",
+    ]
     rmse = report.set_index(["model", "features"])["rmse"]
     user_mean = rmse["user mean", "-"]
     assert rmse["FM (MCMC)", "ids + genres"] < 0.7 * user_mean

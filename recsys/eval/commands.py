@@ -20,7 +20,7 @@ from recsys.config import data_dir as resolve_data_dir
 
 
 def parse_grid(text: str, kind=int) -> list:
-    """"10:100:10" (inclusive range) or "10,20,50" -> list of numbers."""
+    """ "10:100:10" (inclusive range) or "10,20,50" -> list of numbers."""
     text = text.strip()
     try:
         if ":" in text:
@@ -49,10 +49,19 @@ def _dataset_and_splits(args):
     from recsys.eval.splits import cached_splits
 
     dataset = load_dataset(args.dataset, resolve_data_dir(args.data_dir))
-    splits = cached_splits(dataset.ratings, dataset.name, args.split, seed=args.seed, test_size=args.test_size,
-                           n_folds=args.folds, item_share=args.item_share)
-    print(f"{dataset.name}: {dataset.n_ratings} ratings; split {splits.kind} {splits.params} "
-          f"({len(splits)} fold{'s' if len(splits) > 1 else ''})")
+    splits = cached_splits(
+        dataset.ratings,
+        dataset.name,
+        args.split,
+        seed=args.seed,
+        test_size=args.test_size,
+        n_folds=args.folds,
+        item_share=args.item_share,
+    )
+    print(
+        f"{dataset.name}: {dataset.n_ratings} ratings; split {splits.kind} {splits.params} "
+        f"({len(splits)} fold{'s' if len(splits) > 1 else ''})"
+    )
     return dataset, splits
 
 
@@ -83,14 +92,22 @@ def _rmse_k(args) -> int:
     representations = _representations(dataset, args.representations, args.extract)
     progress = _progress("rmse-k")
     try:
-        frame = rmse_vs_k(splits, representations, parse_grid(args.k), similarity=args.similarity,
-                          min_support=args.min_support, progress=progress)
+        frame = rmse_vs_k(
+            splits,
+            representations,
+            parse_grid(args.k),
+            similarity=args.similarity,
+            min_support=args.min_support,
+            progress=progress,
+        )
     finally:
         progress.close()
     table = summarise_folds(frame, ["representation", "k"]) if len(splits) > 1 else frame
     best = frame.groupby(["representation", "k"])["rmse"].mean().groupby(level=0)
-    summary = " ".join(f"best_{name.replace(' ', '_')}=K{k}:{value:.4f}"
-                       for name, (k, value) in ((n, (s.idxmin()[1], s.min())) for n, s in best))
+    summary = " ".join(
+        f"best_{name.replace(' ', '_')}=K{k}:{value:.4f}"
+        for name, (k, value) in ((n, (s.idxmin()[1], s.min())) for n, s in best)
+    )
     return _finish(table, args, summary)
 
 
@@ -104,13 +121,16 @@ def _fusion(args) -> int:
         raise ValueError("fusion needs item features (e.g. --features genre), not 'ratings'")
     progress = _progress("fusion")
     try:
-        curve = fusion_curve(splits, item_features, parse_grid(args.weights, float), k=args.knn_k,
-                             top_m=args.top_m, progress=progress)
+        curve = fusion_curve(
+            splits, item_features, parse_grid(args.weights, float), k=args.knn_k, top_m=args.top_m, progress=progress
+        )
     finally:
         progress.close()
     best = best_fusion_weight(curve)
-    summary = (f"features={name} best_weight={best['weight']:.2f} rmse={best['rmse']:.4f} "
-               f"cf_rmse={best['cf_rmse']:.4f} gain={best['gain']:.4f}")
+    summary = (
+        f"features={name} best_weight={best['weight']:.2f} rmse={best['rmse']:.4f} "
+        f"cf_rmse={best['cf_rmse']:.4f} gain={best['gain']:.4f}"
+    )
     return _finish(fusion_summary(curve), args, summary)
 
 
@@ -121,12 +141,15 @@ def _cold_start(args) -> int:
     args.split = "cold_items"
     dataset, splits = _dataset_and_splits(args)
     features = _representations(dataset, args.features, args.extract)
-    models = {f"content · {name}": (lambda f=f: ContentPredictor(f, top_m=args.top_m))
-              for name, f in features.items() if f is not None}
+    models = {
+        f"content · {name}": (lambda f=f: ContentPredictor(f, top_m=args.top_m))
+        for name, f in features.items()
+        if f is not None
+    }
     if not models:
         raise ValueError("cold start needs item features (e.g. --features genre)")
     if args.fm:
-        from recsys.models.mf import FactorizationMachine
+        from recsys.models.fm import FactorizationMachine
 
         side = {name: f for name, f in features.items() if f is not None}
         models[f"FM · {'+'.join(side)}"] = lambda: FactorizationMachine(side_features=side, seed=args.seed)
@@ -148,10 +171,13 @@ def _r2(args) -> int:
     features = {name: f for name, f in _representations(dataset, args.features, args.extract).items() if f is not None}
     if not features:
         raise ValueError("r2 needs item features (e.g. --features genre)")
-    frame = embedding_r2(dataset.ratings, features, cv=args.cv, seed=args.seed, min_ratings=args.min_ratings,
-                         alpha=args.alpha)
-    summary = " ".join(f"{row.representation.replace(' ', '_')}:r2_in={row.r2_in_sample:.3f},r2_cv={row.r2_cv:.3f}"
-                       for row in frame.itertuples())
+    frame = embedding_r2(
+        dataset.ratings, features, cv=args.cv, seed=args.seed, min_ratings=args.min_ratings, alpha=args.alpha
+    )
+    summary = " ".join(
+        f"{row.representation.replace(' ', '_')}:r2_in={row.r2_in_sample:.3f},r2_cv={row.r2_cv:.3f}"
+        for row in frame.itertuples()
+    )
     return _finish(frame, args, summary)
 
 
@@ -169,13 +195,18 @@ def _common(parser: argparse.ArgumentParser, split: bool = True) -> None:
 
 
 def add_parser(subparsers) -> None:
-    evaluate = subparsers.add_parser("evaluate", help="rating-prediction experiments (RMSE vs K, fusion, cold start, R²)")
+    evaluate = subparsers.add_parser(
+        "evaluate", help="rating-prediction experiments (RMSE vs K, fusion, cold start, R²)"
+    )
     experiments = evaluate.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
 
     rmse_k = experiments.add_parser("rmse-k", help="RMSE vs neighbourhood size K per representation")
     _common(rmse_k)
-    rmse_k.add_argument("--representations", default="ratings,genre",
-                        help="comma list: ratings, genre, poster:<backbone>, trailer:<backbone>")
+    rmse_k.add_argument(
+        "--representations",
+        default="ratings,genre",
+        help="comma list: ratings, genre, poster:<backbone>, trailer:<backbone>",
+    )
     rmse_k.add_argument("--k", default="10:100:10", help="start:stop:step or comma list")
     rmse_k.add_argument("--similarity", default="cosine", choices=["cosine", "pearson"])
     rmse_k.add_argument("--min-support", type=int, default=1)
