@@ -11,6 +11,8 @@ DEV_STAMP := $(VENV)/.dev-installed-$(REQ_HASH)
 # pip lists every local index it skips; keep the log readable.
 QUIET_PIP := sed -e "/is ignored: it is neither a file nor a directory/d"
 PORT ?= 8501
+# localhost only by default; `make app ADDRESS=0.0.0.0` serves a classroom (see README)
+ADDRESS ?= localhost
 
 .PHONY: app test lint install install-dev bench clean-venv
 
@@ -34,7 +36,7 @@ install: $(APP_STAMP)
 install-dev: $(DEV_STAMP)
 
 app: install
-	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --server.address $(ADDRESS)
 
 test: install-dev
 	$(PY) -m pytest
