@@ -1,0 +1,105 @@
+"""Streamlit glue shared by every page: sidebar, cached dataset, presentation mode, exports, progress.
+
+Pages stay thin: they call `page_header`, read `current_dataset()`, put their widgets in
+`controls()`, compute through cached wrappers around `recsys` functions and draw with
+`show_figure` / `show_table`, which add the export buttons. Nothing here computes results.
+
+Pages use ``from recsys import ui`` and the names re-exported here; the modules are:
+
+- ``state``: session-state keys and constants;
+- ``data``: data directory, dataset selection, the cached Dataset, ``dataset_token``;
+- ``sidebar``: the shared sidebar (status line, presentation toggle);
+- ``layout``: presentation mode, page header, controls, ``run_page``;
+- ``exports``: ``show_figure`` / ``show_table`` / ``csv_download`` with their export buttons;
+- ``progress``: ``StreamlitProgress``;
+- ``images``: thumbnails and poster cards;
+- ``registry``: the pages and the deep-link router;
+- ``representations``: item representations a page can choose from;
+- ``cache``: experiment results kept on disk.
+"""
+
+from recsys.ui.cache import disk_cache_path, disk_cached
+from recsys.ui.data import (
+    cached_available_datasets,
+    current_dataset,
+    current_dataset_name,
+    data_dir_setting,
+    dataset_listing,
+    dataset_token,
+    default_dataset,
+    load_dataset_cached,
+)
+from recsys.ui.exports import SYNTHETIC_MARK, csv_download, export_name, figure_html, show_figure, show_table, styled
+from recsys.ui.images import poster_cards, thumbnail_data_uri
+from recsys.ui.layout import apply_presentation_style, controls, page_header, presentation, run_page
+from recsys.ui.progress import StreamlitProgress
+from recsys.ui.registry import ensure_router, register_pages
+from recsys.ui.representations import (
+    BASELINE_REPRESENTATIONS,
+    GENRE_REPRESENTATION,
+    cached_feature_entries,
+    entry_label,
+    load_entry,
+    load_representation,
+    representation_options,
+)
+from recsys.ui.sidebar import device_name, render_sidebar, status_line, synthetic_badge
+from recsys.ui.state import (
+    ASSETS_DIR,
+    DEMO_DATASET,
+    KEY_DATA_DIR,
+    KEY_DATASET,
+    KEY_PRESENTATION,
+    KEY_ROUTED,
+    NORMAL_FONT_SIZE,
+    PRESENTATION_FONT_SIZE,
+)
+
+__all__ = [
+    "ASSETS_DIR",
+    "BASELINE_REPRESENTATIONS",
+    "DEMO_DATASET",
+    "GENRE_REPRESENTATION",
+    "KEY_DATASET",
+    "KEY_DATA_DIR",
+    "KEY_PRESENTATION",
+    "KEY_ROUTED",
+    "NORMAL_FONT_SIZE",
+    "PRESENTATION_FONT_SIZE",
+    "SYNTHETIC_MARK",
+    "StreamlitProgress",
+    "apply_presentation_style",
+    "cached_available_datasets",
+    "cached_feature_entries",
+    "controls",
+    "csv_download",
+    "current_dataset",
+    "current_dataset_name",
+    "data_dir_setting",
+    "dataset_listing",
+    "dataset_token",
+    "default_dataset",
+    "device_name",
+    "disk_cache_path",
+    "disk_cached",
+    "ensure_router",
+    "entry_label",
+    "export_name",
+    "figure_html",
+    "load_dataset_cached",
+    "load_entry",
+    "load_representation",
+    "page_header",
+    "poster_cards",
+    "presentation",
+    "register_pages",
+    "render_sidebar",
+    "representation_options",
+    "run_page",
+    "show_figure",
+    "show_table",
+    "status_line",
+    "styled",
+    "synthetic_badge",
+    "thumbnail_data_uri",
+]

@@ -1,0 +1,92 @@
+"""Figures and tables with their export buttons (PNG via plotly's modebar, HTML, CSV)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from recsys.ui.data import current_dataset_name
+from recsys.ui.layout import presentation
+from recsys.ui.state import DEMO_DATASET, NORMAL_FONT_SIZE, PRESENTATION_FONT_SIZE
+
+SYNTHETIC_MARK = "synthetic demo data"
+
+
+def _figure_config(name: str) -> dict:
+    # PNG export is plotly's own modebar button (camera icon): kaleido would need a Chrome
+    # download at runtime, which an offline research machine does not have.
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2},
+    }
+
+
+def styled(fig):
+    """Font size for the current mode; figures of the demo carry a "synthetic" mark into every export."""
+    size = PRESENTATION_FONT_SIZE if presentation() else NORMAL_FONT_SIZE
+    fig.update_layout(font=dict(size=size))
+    if current_dataset_name() == DEMO_DATASET and not any(a.text == SYNTHETIC_MARK for a in fig.layout.annotations):
+        fig.add_annotation(
+            text=SYNTHETIC_MARK,
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=1.06,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font=dict(color="#c0641a", size=size - 2),
+        )
+    return fig
+
+
+def export_name(name: str) -> str:
+    """File name stem for downloads: the dataset goes first so exports say where they came from."""
+    return f"{current_dataset_name()}-{name}"
+
+
+def figure_html(fig) -> str:
+    # Self-contained (plotly.js inlined) so the export opens offline.
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def show_figure(fig, name: str, key: str | None = None, on_select=None, selection_mode=None, export=True):
+    """Draw a plotly figure with PNG (modebar) and HTML (button) export; returns the selection event."""
+    kwargs = {}
+    if on_select is not None:
+        kwargs["on_select"] = on_select
+        if selection_mode is not None:
+            kwargs["selection_mode"] = selection_mode
+    event = st.plotly_chart(styled(fig), config=_figure_config(export_name(name)), key=key, width="stretch", **kwargs)
+    if export and not presentation():
+        st.download_button(
+            "Download figure (HTML)",
+            data=lambda: figure_html(fig),
+            file_name=f"{export_name(name)}.html",
+            mime="text/html",
+            key=f"html_{key or name}",
+            on_click="ignore",
+            icon=":material/download:",
+            help="Interactive, self-contained HTML. For PNG use the camera icon in the chart's toolbar.",
+        )
+    return event
+
+
+def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs) -> None:
+    """A dataframe with a CSV download button."""
+    st.dataframe(frame, **kwargs)
+    csv_download(frame, name, key=key)
+
+
+def csv_download(frame: pd.DataFrame, name: str, key: str | None = None, label: str = "Download table (CSV)") -> None:
+    if presentation():
+        return
+    st.download_button(
+        label,
+        data=lambda: frame.to_csv(index=not isinstance(frame.index, pd.RangeIndex)).encode(),
+        file_name=f"{export_name(name)}.csv",
+        mime="text/csv",
+        key=f"csv_{key or name}",
+        on_click="ignore",
+        icon=":material/table:",
+    )

@@ -1,0 +1,17 @@
+"""Session-state keys and constants shared by the dashboard's modules and its tests."""
+
+from __future__ import annotations
+
+from recsys import config
+
+ASSETS_DIR = config.PROJECT_ROOT / "assets"
+DEMO_DATASET = "demo"
+
+# Session-state keys written by the sidebar widgets and read by every page.
+KEY_DATA_DIR = "sidebar_data_dir"
+KEY_DATASET = "sidebar_dataset"
+KEY_PRESENTATION = "sidebar_presentation"
+KEY_ROUTED = "app_router_ran"  # set by app.py, see registry.ensure_router
+
+PRESENTATION_FONT_SIZE = 20
+NORMAL_FONT_SIZE = 13
