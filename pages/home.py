@@ -23,45 +23,7 @@ if dataset_name == ui.DEMO_DATASET:
     )
 
 st.header("Pages")
-PAGES = [
-    ("Data", "Dataset size, sparsity, rating distribution, activity per user/item, poster and trailer coverage.", "—"),
-    (
-        "Extract features",
-        "Runs a CNN backbone over posters or trailer frames (cached, resumable, live progress, device and images/s).",
-        "Ben Hassen et al. (trailer frames at 1/2/3 fps); Guo (VGG16 posters)",
-    ),
-    (
-        "Poster neighbours",
-        "A movie's nearest posters by CNN features next to raw pixels, with genre precision@N over all movies.",
-        "blog post: poster recommender with a pretrained ConvNet",
-    ),
-    (
-        "Embedding map",
-        "PCA/UMAP of item features coloured by genre, year or rating; posters of a lasso selection; trailer trajectories.",
-        "Lehmann, VT2 (PCA trajectories)",
-    ),
-    (
-        "Rating prediction",
-        "RMSE/MAE vs number of neighbours K for several item representations; best K table; embedding → mean rating R².",
-        "Ben Hassen et al. (Table 1, RMSE vs K); VT2 (R²)",
-    ),
-    (
-        "Fusion",
-        "k·CF + (1−k)·content across k-fold CV with mean/median and percentile bands, for all and cold-start items.",
-        "Lehmann, VT2 (Figs. 7–8)",
-    ),
-    (
-        "Recommend",
-        "Top-5 lists from several models side by side as poster cards, with the user's history and precision/recall/diversity.",
-        "Guo (CNN poster features + user-based CF)",
-    ),
-    (
-        "Audience",
-        "Demographic and facial-expression groups and per-group recommendations.",
-        "Balfaqih (hybrid demographics + emotions)",
-    ),
-]
-st.table({"page": [p[0] for p in PAGES], "what it shows": [p[1] for p in PAGES], "reproduces": [p[2] for p in PAGES]})
+st.table(ui.pages_table())
 
 st.header("Getting data")
 st.markdown(

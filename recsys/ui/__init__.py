@@ -33,7 +33,7 @@ from recsys.ui.exports import SYNTHETIC_MARK, csv_download, export_name, figure_
 from recsys.ui.images import poster_cards, thumbnail_data_uri
 from recsys.ui.layout import apply_presentation_style, controls, page_header, presentation, run_page
 from recsys.ui.progress import StreamlitProgress
-from recsys.ui.registry import ensure_router, register_pages
+from recsys.ui.registry import PAGES, PageSpec, ensure_router, page_specs, pages_table, register_pages
 from recsys.ui.representations import (
     BASELINE_REPRESENTATIONS,
     GENRE_REPRESENTATION,
@@ -65,6 +65,8 @@ __all__ = [
     "KEY_PRESENTATION",
     "KEY_ROUTED",
     "NORMAL_FONT_SIZE",
+    "PAGES",
+    "PageSpec",
     "PRESENTATION_FONT_SIZE",
     "SYNTHETIC_MARK",
     "StreamlitProgress",
@@ -90,6 +92,8 @@ __all__ = [
     "load_entry",
     "load_representation",
     "page_header",
+    "page_specs",
+    "pages_table",
     "poster_cards",
     "presentation",
     "register_pages",
