@@ -64,8 +64,8 @@ def fusion(token: str, cf_name: str, cf_k: int, source: str, top_m: int, split_k
         progress.empty()
         return frame
 
-    key = f"{token}|{cf_name}|{cf_k}|{source}|{top_m}|{split_kind}|{n_folds}"
-    return ui.disk_cached("fusion_curve", key, compute)
+    params = {"dataset": token, "cf": cf_name, "cf_k": cf_k, "source": source, "top_m": top_m}
+    return ui.disk_cached(experiments.fusion_curve, {**params, "split": split_kind, "folds": n_folds}, compute)
 
 
 curve = fusion(token, cf_name, int(cf_k), options[features_label], int(top_m), split_kind, int(n_folds))

@@ -50,8 +50,8 @@ def precision_curve(token: str, source: str, metric: str) -> pd.DataFrame:
     """precision@1..MAX_N from one neighbour search: changing N redraws without searching again."""
     features = ui.load_representation(token, source, dataset)
     return ui.disk_cached(
-        "genre_precision",
-        f"{token}|{source}|{metric}|{MAX_N}",
+        neighbours.genre_precision_curve,
+        {"dataset": token, "source": source, "metric": metric, "max_n": MAX_N},
         lambda: neighbours.genre_precision_curve(features, dataset.genres, MAX_N, metric),
     )
 

@@ -84,7 +84,8 @@ def curve(token: str, names: tuple, ks: tuple, n_folds: int, reduce_dims) -> pd.
         return frame
 
     sources = tuple(options.get(n, n) for n in names)
-    return ui.disk_cached("rmse_vs_k", f"{token}|{sources}|{ks}|{n_folds}|{reduce_dims}", compute)
+    params = {"dataset": token, "sources": sources, "ks": ks, "folds": n_folds, "reduce_dims": reduce_dims}
+    return ui.disk_cached(experiments.rmse_vs_k, params, compute)
 
 
 @st.cache_data(show_spinner="Regressing mean ratings on item features…", max_entries=32)
@@ -99,8 +100,8 @@ def r2_table(token: str, names: tuple) -> tuple[pd.DataFrame, dict]:
         try:
             rows.append(
                 ui.disk_cached(
-                    "embedding_r2",
-                    f"{token}|{options[name]}",
+                    experiments.embedding_r2,
+                    {"dataset": token, "source": options[name], "cv": 5, "alpha": 1.0},
                     lambda feats=feats: experiments.embedding_r2(dataset.ratings, feats, cv=5, alpha=1.0),
                 )
             )

@@ -164,8 +164,8 @@ with st.expander("Protocol"):
     st.markdown(topn_study.PROTOCOL)
 
 
-def study_cache_key(token: str, source: str, n: int) -> str:
-    return f"{token}|{source}|n={n}"
+def study_params(token: str, source: str, n: int) -> dict:
+    return {"dataset": token, "source": source, "n": n, "n_boot": 200}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -178,11 +178,11 @@ def study(token: str, source: str, n: int):
         return result
 
     # On disk, so a study run once (here or by a restarted server) is shown straight away.
-    return ui.disk_cached("topn_study", study_cache_key(token, source, n), compute)
+    return ui.disk_cached(topn_study.run_topn_study, study_params(token, source, n), compute)
 
 
 run_key = f"rec_study_{token}_{source}_{int(n)}"
-computed_before = ui.disk_cache_path("topn_study", study_cache_key(token, source, int(n))).exists()
+computed_before = ui.disk_cache_path(topn_study.run_topn_study, study_params(token, source, int(n))).exists()
 if (
     st.button("Run study", key="rec_run_study", icon=":material/play_arrow:")
     or computed_before

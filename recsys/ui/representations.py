@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import logging
 
 import pandas as pd
 import streamlit as st
 
 from recsys import config
+from recsys.cache import atomic_save
+from recsys.errors import StorageError
 from recsys.ui.data import dataset_token
 from recsys.ui.progress import StreamlitProgress
+
+log = logging.getLogger(__name__)
 
 GENRE_REPRESENTATION = "genre one-hot"
 BASELINE_REPRESENTATIONS = {
@@ -110,21 +114,27 @@ def _disk_cached(dataset, name: str, compute):
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as data:
-                return ItemFeatures(data["item_ids"], data["matrix"], str(data["name"]), json.loads(str(data["meta"])))
-        except (OSError, ValueError, KeyError):
-            pass  # damaged cache: recompute
+                features = ItemFeatures(
+                    data["item_ids"], data["matrix"], str(data["name"]), json.loads(str(data["meta"]))
+                )
+            log.info("poster baseline %s read from %s", name, path)
+            return features
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("poster baseline cache %s is unreadable (%s); recomputing", path, exc)
     progress = StreamlitProgress(f"Computing {name.replace('_', ' ')} of every poster (once)…")
     features = compute(dataset, progress=progress)
     progress.empty()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(
-            handle,
-            item_ids=features.item_ids,
-            matrix=features.matrix,
-            name=features.name,
-            meta=json.dumps(features.meta, default=str),
+    try:
+        atomic_save(
+            path,
+            lambda tmp: np.savez(
+                tmp,
+                item_ids=features.item_ids,
+                matrix=features.matrix,
+                name=features.name,
+                meta=json.dumps(features.meta, default=str),
+            ),
         )
-    os.replace(tmp, path)
+    except StorageError as exc:  # best effort: the features are valid, only not kept
+        log.warning("poster baseline not cached: %s", exc)
     return features
