@@ -84,3 +84,22 @@ def test_demo_is_cached(tmp_path):
     assert (again.source_dir / "ratings.csv").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(first.ratings, again.ratings)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".building")]
+
+
+def test_concurrent_first_use_builds_the_demo_once(tmp_path, monkeypatch):
+    """Two sessions asking for the demo on a cold cache: one builds it, the other waits and reads it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    builds = []
+    real_build = demo_module.build_demo
+
+    def counted_build(*args, **kwargs):
+        builds.append(args[0])
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(demo_module, "build_demo", counted_build)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: load_demo(seed=5, root=tmp_path, **SMALL), range(2)))
+    assert len(builds) == 1
+    pd.testing.assert_frame_equal(results[0].ratings, results[1].ratings)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith((".building", ".tmp"))]

@@ -134,3 +134,34 @@ def test_cli_info_text_and_missing_dataset(tmp_path, capsys, monkeypatch):
     assert "ratings" in out and "ml-100k" in out
     with pytest.raises(DatasetNotFound, match="ml-1m.zip"):
         _run_data_command(["info", "--dataset", "ml-1m", "--data-dir", str(tmp_path)])
+
+
+def test_title_match_cache_is_best_effort(shared_data_dir, isolated_cache, monkeypatch, caplog):
+    """A full disk or a damaged cache file never stops ML-100K from loading with its posters."""
+    import logging
+
+    from recsys.data import registry
+    from recsys.errors import StorageError
+
+    def full_disk(path, writer):
+        raise StorageError(f"cannot write {path}: the disk is full")
+
+    real_save = registry.atomic_save
+    monkeypatch.setattr(registry, "_MATCH_CACHE", {})
+    monkeypatch.setattr(registry, "atomic_save", full_disk)
+    with caplog.at_level(logging.WARNING, logger="recsys.data.registry"):
+        dataset = load_dataset("ml-100k", shared_data_dir)
+    assert dataset.posters.loc[50].endswith("posters-ml1m/260.jpg")
+    assert "title matches not cached" in caplog.text
+    assert not list(isolated_cache.glob("title-match/*.csv"))
+
+    monkeypatch.setattr(registry, "atomic_save", real_save)
+    monkeypatch.setattr(registry, "_MATCH_CACHE", {})
+    load_dataset("ml-100k", shared_data_dir)  # now kept on disk
+    (cached,) = isolated_cache.glob("title-match/*.csv")
+    cached.write_text("not,a\nmatch,file\n")  # damaged: recomputed, not trusted
+    monkeypatch.setattr(registry, "_MATCH_CACHE", {})
+    with caplog.at_level(logging.WARNING, logger="recsys.data.registry"):
+        dataset = load_dataset("ml-100k", shared_data_dir)
+    assert dataset.items.loc[50, "ml1m_movie_id"] == 260
+    assert "unreadable" in caplog.text

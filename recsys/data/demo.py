@@ -41,17 +41,21 @@ among the generated ratings is stored in ``dataset.notes["variance_share"]``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recsys.cache import file_lock, temporary_path
 from recsys.config import cache_dir
 from recsys.data.dataset import Dataset
+from recsys.errors import OptionalDependencyMissing
 from recsys.progress import Progress
+
+log = logging.getLogger(__name__)
 
 DEMO_VERSION = 2
 GENRES = [
@@ -176,7 +180,11 @@ def load_demo(
     if not default_size:
         folder = folder.with_name(f"{folder.name}-{n_movies}x{n_users}x{n_trailers}")
     if not (folder / "manifest.json").is_file():
-        build_demo(folder, seed, n_movies, n_users, n_trailers, progress)
+        with file_lock(folder):  # two processes on a cold cache: one builds, the other waits and reads
+            if not (folder / "manifest.json").is_file():
+                log.info("building the synthetic demo dataset in %s", folder)
+                build_demo(folder, seed, n_movies, n_users, n_trailers, progress)
+    log.info("demo dataset read from %s", folder)
     return _read_demo(folder)
 
 
@@ -196,7 +204,9 @@ def build_demo(
     movies, genres = _draw_movies(rng, n_movies)
     users = _draw_users(rng, n_users)
     ratings, shares = _draw_ratings(rng, movies, genres, users)
-    building = Path(tempfile.mkdtemp(prefix=folder.name + ".", suffix=".building", dir=folder.parent))
+    # a sibling unique to this process, thread and call, renamed into place as a whole at the end
+    building = temporary_path(folder).with_suffix(".building")
+    building.mkdir()
     try:
         (building / "posters").mkdir()
         (building / "trailers").mkdir()
@@ -408,7 +418,10 @@ def _video_codec() -> str:
             return name
         except Exception:  # PyAV builds differ in which encoders they ship
             continue
-    raise RuntimeError("PyAV has neither an H.264 (libx264) nor an MPEG-4 encoder")
+    raise OptionalDependencyMissing(
+        "PyAV has neither an H.264 (libx264) nor an MPEG-4 encoder",
+        hint="install the PyAV wheel from PyPI (`pip install av`), which ships both",
+    )
 
 
 def write_trailer(path: str | os.PathLike, poster, genre_row: pd.Series) -> Path:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import re
 import shutil
@@ -30,17 +31,21 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from recsys import errors
 from recsys.config import data_dir as resolve_data_dir
+from recsys.errors import InvalidParameter
 from recsys.progress import Progress
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 16
 
 
-class DownloadError(RuntimeError):
+class DownloadError(errors.DownloadError):
     """The transfer failed (offline, HTTP error, interrupted more often than `retries`)."""
 
 
-class ChecksumMismatch(ValueError):
+class ChecksumMismatch(DownloadError, ValueError):
     """The downloaded file's digest differs from the published one."""
 
 
@@ -61,7 +66,7 @@ def parse_checksum(checksum: str) -> tuple[str, str]:
         algorithm = {32: "md5", 64: "sha256"}.get(len(checksum.strip()), "")
     algorithm, value = algorithm.strip().lower(), value.strip().lower()
     if algorithm not in ("md5", "sha256") or not re.fullmatch(r"[0-9a-f]+", value):
-        raise ValueError(f"unsupported checksum {checksum!r}: use 'md5:<hex>' or 'sha256:<hex>'")
+        raise InvalidParameter(f"unsupported checksum {checksum!r}: use 'md5:<hex>' or 'sha256:<hex>'")
     return algorithm, value
 
 
@@ -101,6 +106,7 @@ def download_file(
             verify_checksum(destination, checksum)
             return destination
         except ChecksumMismatch:
+            log.warning("%s does not match its checksum: downloading it again", destination)
             destination.unlink()
     part = destination.with_name(destination.name + ".part")
     attempt = 0
@@ -118,6 +124,7 @@ def download_file(
         if complete:
             break
         attempt += 1
+        log.info("download of %s interrupted (%s): resuming, attempt %d of %d", url, problem, attempt, retries)
         if attempt > retries:
             size = part.stat().st_size if part.exists() else 0
             raise DownloadError(
@@ -139,6 +146,7 @@ def _transfer(url: str, part: Path, progress: Progress | None, timeout: float, c
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "recsys-dashboard"})
     if have:
+        log.info("resuming %s from byte %d (%s)", url, have, part)
         request.add_header("Range", f"bytes={have}-")
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
@@ -148,6 +156,7 @@ def _transfer(url: str, part: Path, progress: Progress | None, timeout: float, c
         raise
     with response:
         if have and response.status != 206:
+            log.info("%s ignored the Range request: downloading from the start", url)
             have = 0  # the server ignored Range: start over
         total = None
         content_range = response.headers.get("Content-Range", "")
@@ -232,10 +241,11 @@ def download_dataset(
 
     info = dataset_info(name)
     if info.synthetic:
-        raise ValueError(f"{name!r} is generated, not downloaded: run `python -m recsys demo`")
+        raise InvalidParameter(f"{name!r} is generated, not downloaded: run `recsys demo`")
     root = resolve_data_dir(data_dir)
     present = find_dataset_folder(name, root)
     if present is not None and not force:
+        log.info("%s already present in %s: nothing to download", name, present)
         if progress:
             progress(1, 1, f"{name} already present in {present}")
         return present
@@ -245,6 +255,8 @@ def download_dataset(
     archive = root / ".downloads" / url.rsplit("/", 1)[-1]
     try:
         download_file(url, archive, checksum, progress, retries=retries)
+    except ChecksumMismatch:
+        raise  # its message already says what to do
     except DownloadError as exc:
         raise DownloadError(
             f"{exc}; or unzip it yourself into {root} so that {root / info.folder / info.required_files[0]} exists."

@@ -13,9 +13,9 @@ Sources (see :func:`recsys.data.registry.attach_posters` for the lookup order):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-import tempfile
 import unicodedata
 import urllib.error
 import urllib.parse
@@ -24,8 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys.data.errors import MediaError
+from recsys.cache import atomic_write
+from recsys.errors import DownloadError, MediaError
 from recsys.progress import Progress
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 TMDB_API_KEY_ENV = "TMDB_API_KEY"
@@ -260,7 +263,7 @@ def download_tmdb_posters(
     """
     key = api_key or os.environ.get(TMDB_API_KEY_ENV, "")
     if not key:
-        raise RuntimeError(
+        raise DownloadError(
             f"TMDB posters need an API key: set ${TMDB_API_KEY_ENV} "
             "(create one at https://www.themoviedb.org/settings/api)"
         )
@@ -308,12 +311,8 @@ def download_tmdb_posters(
 
 
 def _write_checked_image(data: bytes, target: Path) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        open_image(temporary)  # raises MediaError for HTML error pages and truncated files
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    """Write `data` to `target` atomically, only if it decodes as an image."""
+    with atomic_write(target, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        open_image(stream.name)  # raises MediaError for HTML error pages and truncated files (nothing kept)

@@ -25,6 +25,7 @@ The synthetic "demo" dataset is always available: it is generated (see recsys.da
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,13 +33,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys.cache import atomic_save
 from recsys.config import cache_dir
 from recsys.config import data_dir as resolve_data_dir
 from recsys.data.dataset import Dataset
-from recsys.data.errors import DatasetNotFound
 from recsys.data.movielens import load_ml1m, load_ml100k, load_movielens_csv
 from recsys.data.posters import match_ml100k_to_ml1m, poster_paths
 from recsys.data.trailers import trailer_paths
+from recsys.errors import DatasetNotFound, InvalidParameter, StorageError
+
+log = logging.getLogger(__name__)
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 ML1M_POSTER_FOLDER = "posters-ml1m"
@@ -146,7 +150,7 @@ def dataset_info(name: str) -> DatasetInfo:
     try:
         return DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+        raise InvalidParameter(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
 
 
 def find_dataset_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -183,6 +187,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, seed: int
     folder = find_dataset_folder(name, root)
     if folder is None:
         raise DatasetNotFound(_not_found_message(info, root))
+    log.info("loading dataset %s from %s", name, folder)
     dataset = info.loader(folder, name)
     attach_posters(dataset, root)
     attach_trailers(dataset, root)
@@ -199,6 +204,8 @@ def ml100k_to_ml1m(dataset: Dataset, root: Path) -> pd.DataFrame | None:
 
     Cached in memory and in cache_dir()/title-match/ under a digest of the titles on both sides:
     the app, the CLI and the tests load ML-100K often, and matching costs about half a second.
+    The disk cache is best effort: an unreadable file is recomputed, an unwritable folder (a
+    read-only cache, a full disk) only means the match is not kept.
     """
     movies_dat = root / "ml-1m" / "movies.dat"
     if not movies_dat.is_file():
@@ -208,19 +215,29 @@ def ml100k_to_ml1m(dataset: Dataset, root: Path) -> pd.DataFrame | None:
     digest.update("\n".join(dataset.items["title"].astype(str)).encode())
     key = digest.hexdigest()[:20]
     if key not in _MATCH_CACHE:
-        cached = cache_dir() / "title-match" / f"ml100k-to-ml1m-{key}.csv"
+        try:
+            cached = cache_dir() / "title-match" / f"ml100k-to-ml1m-{key}.csv"
+        except OSError as exc:  # no cache folder at all (read-only home): match without keeping it
+            log.warning("title matches not cached: %s", exc)
+            cached = None
         frame = None
-        if cached.is_file():
+        if cached is not None and cached.is_file():
             try:
                 frame = pd.read_csv(cached, index_col="item_id", dtype={"ml1m_movie_id": "Int64", "match": object})
-            except (ValueError, KeyError, OSError):  # a damaged cache file is recomputed, not trusted
+                log.info("ML-100K -> ML-1M title matches read from %s", cached)
+            except (ValueError, KeyError, OSError) as exc:  # a damaged cache file is recomputed, not trusted
+                log.warning("title-match cache %s is unreadable (%s); matching again", cached, exc)
                 frame = None
         if frame is None:
             frame = match_ml100k_to_ml1m(dataset.items, movies_dat)
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cached.with_suffix(f".{os.getpid()}.tmp")
-            frame.to_csv(temporary)
-            os.replace(temporary, cached)
+            log.info(
+                "ML-100K -> ML-1M titles matched (%d of %d)", int(frame["ml1m_movie_id"].notna().sum()), len(frame)
+            )
+            if cached is not None:
+                try:
+                    atomic_save(cached, frame.to_csv)
+                except StorageError as exc:
+                    log.warning("title matches not cached: %s", exc)
         if len(_MATCH_CACHE) >= 4:
             _MATCH_CACHE.pop(next(iter(_MATCH_CACHE)))
         _MATCH_CACHE[key] = frame

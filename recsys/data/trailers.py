@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.errors import DataFormatError
 from recsys.data.posters import media_paths
+from recsys.errors import DataFormatError, DatasetNotFound, DownloadError
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v")
 YOUTUBE_ID = r"[A-Za-z0-9_-]{11}"
@@ -58,7 +58,7 @@ def read_youtube_mapping(path: str | Path) -> pd.DataFrame:
     (youtube_id,movielens_id,title,status_code) -> columns youtube_id, item_id, title[, status_code]."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise DatasetNotFound(
             f"{path} not found (ml-youtube.csv comes with ML-20M-YouTube: "
             f"https://grouplens.org/datasets/movielens/ml-20m-youtube/)"
         )
@@ -203,7 +203,7 @@ def youtube_download_commands(youtube_ids: pd.Series, folder: str | Path, max_he
 
 def download_youtube_trailers(*_args, **_kwargs):
     """Not bundled: explains how to fetch trailers (see youtube_download_commands)."""
-    raise RuntimeError(
+    raise DownloadError(
         "Downloading trailers from YouTube needs yt-dlp (`pip install yt-dlp`) and network access; "
         "it is not part of this project. Generate the commands with "
         "recsys.data.trailers.youtube_download_commands(...) and save the videos as "

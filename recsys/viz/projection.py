@@ -8,12 +8,17 @@ and a UMAP fitted once survives server restarts.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
+from recsys.cache import atomic_save
 from recsys.config import cache_dir
+from recsys.errors import InvalidInput, InvalidParameter, StorageError
+
+log = logging.getLogger(__name__)
 
 METHODS = ("pca", "umap")
 
@@ -31,12 +36,12 @@ def project(
     """Low-dimensional coordinates (n_items x dims) of the rows of `matrix`."""
     method = method.lower()
     if method not in METHODS:
-        raise ValueError(f"unknown projection {method!r}; choose one of {METHODS}")
+        raise InvalidParameter(f"unknown projection {method!r}; choose one of {METHODS}")
     if dims not in (2, 3):
-        raise ValueError(f"dims must be 2 or 3, got {dims}")
+        raise InvalidParameter(f"dims must be 2 or 3, got {dims}")
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2 or len(matrix) < dims + 1:
-        raise ValueError(f"need at least {dims + 1} items to project, got matrix of shape {matrix.shape}")
+        raise InvalidInput(f"need at least {dims + 1} items to project, got matrix of shape {matrix.shape}")
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -60,17 +65,20 @@ def project_cached(
     path = root / f"{matrix_fingerprint(matrix)}-{method}-{dims}d-s{seed}.npy"
     if path.exists():
         try:
-            coords = np.load(path)
+            coords = np.load(path, allow_pickle=False)
             if coords.shape == (len(matrix), dims):
+                log.debug("projection read from %s", path)
                 return coords
-        except (OSError, ValueError):
-            pass  # a damaged cache file is recomputed, not trusted
+            log.warning(
+                "projection cache %s has shape %s, expected %s; recomputing", path, coords.shape, (len(matrix), dims)
+            )
+        except (OSError, ValueError) as exc:  # a damaged cache file is recomputed, not trusted
+            log.warning("projection cache %s is unreadable (%s); recomputing", path, exc)
     coords = project(matrix, method, dims, seed)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, coords)
-    os.replace(tmp, path)
+    try:
+        atomic_save(path, lambda tmp: np.save(tmp, coords))
+    except StorageError as exc:  # best effort: the coordinates are valid, only not kept
+        log.warning("projection not cached: %s", exc)
     return coords
 
 
