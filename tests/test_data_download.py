@@ -179,3 +179,18 @@ def test_parse_checksum():
     assert parse_checksum("a" * 64) == ("sha256", "a" * 64)
     with pytest.raises(ValueError, match="unsupported checksum"):
         parse_checksum("crc32:1234")
+
+
+def test_two_downloads_of_one_dataset_at_once_fetch_it_once(tmp_path, server, ml100k_zip):
+    """Two processes (here threads) on a cold data directory: one downloads, the other waits for it
+    instead of appending to the same .part file, and both get the dataset."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(_):
+        return download_dataset("ml-100k", tmp_path, url=f"{server}/ml-100k.zip", checksum=_md5(ml100k_zip))
+
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(fetch, range(2)))
+    assert folders[0] == folders[1] == tmp_path / "ml-100k"
+    assert _Archive.requests == [None]  # one request, from the start
+    assert load_dataset("ml-100k", tmp_path).n_ratings > 0

@@ -32,6 +32,7 @@ import zipfile
 from pathlib import Path
 
 from recsys import errors
+from recsys.cache import file_lock
 from recsys.config import data_dir as resolve_data_dir
 from recsys.errors import InvalidParameter
 from recsys.progress import Progress
@@ -253,19 +254,27 @@ def download_dataset(
     if checksum is None and url == info.url:
         checksum = info.checksum or fetch_published_md5(url)
     archive = root / ".downloads" / url.rsplit("/", 1)[-1]
-    try:
-        download_file(url, archive, checksum, progress, retries=retries)
-    except ChecksumMismatch:
-        raise  # its message already says what to do
-    except DownloadError as exc:
-        raise DownloadError(
-            f"{exc}; or unzip it yourself into {root} so that {root / info.folder / info.required_files[0]} exists."
-        ) from None
-    if progress:
-        progress(1, 1, f"extracting {archive.name}")
-    target = extract_archive(archive, root, info.folder)
-    if not keep_archive:
-        archive.unlink(missing_ok=True)
+    # One download of an archive at a time: a second process waits instead of appending to the
+    # same .part file, then finds the dataset in place.
+    with file_lock(root / f".download-{name}"):  # a hidden .lock file in the data directory
+        present = find_dataset_folder(name, root)
+        if present is not None and not force:
+            log.info("%s was downloaded by another process meanwhile: %s", name, present)
+            return present
+        try:
+            download_file(url, archive, checksum, progress, retries=retries)
+        except ChecksumMismatch:
+            raise  # its message already says what to do
+        except DownloadError as exc:
+            raise DownloadError(
+                f"{exc}; or unzip it yourself into {root} so that {root / info.folder / info.required_files[0]} exists."
+            ) from None
+        if progress:
+            progress(1, 1, f"extracting {archive.name}")
+        log.info("extracting %s into %s", archive, root / info.folder)
+        target = extract_archive(archive, root, info.folder)
+        if not keep_archive:
+            archive.unlink(missing_ok=True)
     missing = [f for f in info.required_files if not (target / f).is_file()]
     if missing:
         raise DownloadError(f"{archive.name} did not contain {', '.join(missing)} (extracted to {target})")
