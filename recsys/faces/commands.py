@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from recsys.errors import MediaError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -30,10 +32,10 @@ def run(args) -> int:
 
     from recsys.data import load_dataset
     from recsys.data.commands import tqdm_progress
-    from recsys.models.groups import evaluate_groups
+    from recsys.eval.groups import evaluate_groups
 
     if args.image is not None and not args.image.is_file():  # fail before the evaluation, not after it
-        raise FileNotFoundError(f"--image {args.image}: no such file")
+        raise MediaError(f"--image {args.image}: no such file")
     start = time.perf_counter()
     dataset = load_dataset(args.dataset, data_dir=args.data_dir)
     progress = tqdm_progress("groups", unit="step", leave=False)
@@ -67,10 +69,10 @@ def _print_faces(path: Path, dataset, n: int) -> None:
         print(f"{path}: {exc}")
         return
     except FaceInputError as exc:  # not an image, too large: bad input, so a non-zero exit
-        raise ValueError(f"{path}: {exc}") from None
+        raise MediaError(f"{path}: {exc}") from None
     model = GroupRecommender().fit(dataset.ratings, dataset.users, dataset.genres)
     for i, face in enumerate(result.faces, 1):
-        rec = model.recommend(face.age_band, face.gender, face.emotion, n=n)
+        rec = model.recommend_group(face.age_band, face.gender, face.emotion, n=n)
         print(
             f"face {i}: {face.label()} -> group {rec.age_band or 'all'}/{rec.gender or 'all'} "
             f"({rec.n_members} users), cluster {rec.favoured_cluster}"

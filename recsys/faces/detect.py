@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from recsys.errors import InvalidInput, WeightsUnavailable
+
 # Larger images are shrunk before detection: MTCNN's pyramid cost grows with pixel count and a
 # face that fills less than ~1/30 of a 1280-px frame is too small for the attribute models anyway.
 MAX_DETECTION_SIDE = 1280
@@ -88,7 +90,7 @@ class FaceDetector:
         try:
             from facenet_pytorch import MTCNN
         except ImportError as exc:
-            raise RuntimeError(
+            raise WeightsUnavailable(
                 "face detection needs the facenet-pytorch wheel (MTCNN weights): "
                 "pip install --no-deps -r requirements-nodeps.txt"
             ) from exc
@@ -104,7 +106,7 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
+            raise InvalidInput("detect() expects an RGB uint8 array of shape (H, W, 3)")
         scale = min(1.0, MAX_DETECTION_SIDE / max(image.shape[:2]))
         work = image
         if scale < 1.0:

