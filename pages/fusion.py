@@ -1,4 +1,4 @@
-"""Fusion: k·CF + (1−k)·content across CV folds, with mean/median lines and percentile bands."""
+"""Fusion: w·CF + (1−w)·content across CV folds, with mean/median lines and percentile bands."""
 
 import pandas as pd
 import streamlit as st
@@ -13,8 +13,8 @@ from recsys.viz import curves
 dataset = ui.current_dataset()
 ui.page_header(
     "Fusion",
-    "Blend a collaborative-filtering prediction with a content prediction from item features, r = k·CF + (1−k)·content, "
-    "and see across cross-validation folds whether any k beats CF alone — for all items and for cold-start items.",
+    "Blend a collaborative-filtering prediction with a content prediction from item features, r = w·CF + (1−w)·content, "
+    "and see across cross-validation folds whether any weight w beats CF alone — for all items and for cold-start items.",
     paper="Lehmann, VT2 (Figs. 7–8: 10-fold fusion curves with mean, median, 10–90 and 0–100 percentile bands)",
     dataset=dataset,
 )
@@ -26,7 +26,7 @@ default_features = (
     cnn[0] if cnn else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
 )
 CF_MODELS = ["user KNN", "biased MF"]
-SPLITS = {"kfold": "random k-fold (all items)", "cold_items": "cold-start items (held-out items unseen in training)"}
+SPLITS = {"kfold": "random folds (all items)", "cold_items": "cold-start items (held-out items unseen in training)"}
 
 with ui.controls():
     c1, c2, c3 = st.columns(3)
@@ -83,9 +83,9 @@ row = summary[(summary["subset"] == subset) & (summary["metric"] == metric.upper
 if len(row):
     row = row.iloc[0]
     m = st.columns(4)
-    m[0].metric("best k", f"{row['best k']:.2f}")
-    m[1].metric(f"{metric.upper()} at best k", f"{row['fused']:.4f}")
-    m[2].metric("CF alone (k = 1)", f"{row['CF only (k=1)']:.4f}")
+    m[0].metric("best w", f"{row['best w']:.2f}")
+    m[1].metric(f"{metric.upper()} at best w", f"{row['fused']:.4f}")
+    m[2].metric("CF alone (w = 1)", f"{row['CF only (w=1)']:.4f}")
     m[3].metric("gain over CF", f"{row['gain over CF']:.4f}", delta=f"{row['gain over CF %']:.2f} %")
 ui.show_figure(curves.fusion_curve_figure(curve, metric, subset), f"fusion_{metric}_{subset}", key="fu_fig")
 st.subheader("Best weight and gain, per item subset and metric")

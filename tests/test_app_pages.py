@@ -303,12 +303,12 @@ def test_fusion_page_bands_best_weight_and_gain(empty_data_dir, demo):
     figure = charts(app)[0]
     names = [t["name"] for t in figure["data"]]
     assert names[:4] == ["0–100th percentile", "10–90th percentile", "mean", "median"]
-    assert names[4].startswith("best k = ")
+    assert names[4].startswith("best w = ")
     mean = values(figure["data"][2]["y"])
     summary = app.dataframe[0].value
     row = summary[(summary["subset"] == "all") & (summary["metric"] == "RMSE")].iloc[0]
     assert row["fused"] == pytest.approx(mean.min())
-    assert row["CF only (k=1)"] == pytest.approx(mean[-1])
+    assert row["CF only (w=1)"] == pytest.approx(mean[-1])
     assert row["gain over CF"] == pytest.approx(mean[-1] - mean.min())
     app.radio(key="fu_metric").set_value("mae").run()
     assert "MAE" in charts(app)[0]["layout"]["yaxis"]["title"]["text"]

@@ -156,7 +156,7 @@ def test_fusion_bands_and_summary_follow_the_folds():
         at_half.median()
     )
     summary = curves.fusion_summary_table(curve).set_index("metric")
-    assert summary.loc["RMSE", "best k"] == pytest.approx(0.7)
+    assert summary.loc["RMSE", "best w"] == pytest.approx(0.7)
     means = curve.groupby("weight")["rmse"].mean()
     assert summary.loc["RMSE", "gain over CF"] == pytest.approx(means[1.0] - means.min())
     figure = curves.fusion_curve_figure(curve, "rmse", "all")

@@ -7,6 +7,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from recsys.errors import InvalidInput
+
 PALETTE = px.colors.qualitative.D3
 MEAN_COLOUR = "#ff7f0e"  # VT2: orange mean line
 MEDIAN_COLOUR = "#d62728"  # VT2: red median line
@@ -17,7 +19,7 @@ BAND_OUTER = "rgba(120, 170, 230, 0.30)"  # 0th-100th percentile, light blue
 def _check(frame: pd.DataFrame, columns: set[str], what: str) -> None:
     missing = columns - set(frame.columns)
     if missing:
-        raise ValueError(f"{what}: frame lacks columns {sorted(missing)}")
+        raise InvalidInput(f"{what}: frame lacks columns {sorted(missing)}")
 
 
 def mean_over_folds(frame: pd.DataFrame, by: list[str], metrics=("rmse", "mae")) -> pd.DataFrame:
@@ -146,7 +148,7 @@ def _band(x, low, high, colour, name) -> go.Scatter:
 def fusion_curve_figure(
     curve: pd.DataFrame, metric: str = "rmse", subset: str | None = None, title: str | None = None
 ) -> go.Figure:
-    """VT2's fusion figure: error vs weight k of k·CF + (1−k)·content across folds.
+    """VT2's fusion figure: error vs fusion weight w of w·CF + (1−w)·content across folds.
 
     Light band = 0-100th percentile, dark band = 10-90th, orange = mean, red = median; the best mean
     weight is marked.
@@ -163,7 +165,7 @@ def fusion_curve_figure(
             mode="lines",
             name="mean",
             line=dict(color=MEAN_COLOUR, width=2.5),
-            hovertemplate="k=%{x:.2f}<br>mean=%{y:.4f}<extra></extra>",
+            hovertemplate="w=%{x:.2f}<br>mean=%{y:.4f}<extra></extra>",
         )
     )
     fig.add_trace(
@@ -173,7 +175,7 @@ def fusion_curve_figure(
             mode="lines",
             name="median",
             line=dict(color=MEDIAN_COLOUR, width=2, dash="dash"),
-            hovertemplate="k=%{x:.2f}<br>median=%{y:.4f}<extra></extra>",
+            hovertemplate="w=%{x:.2f}<br>median=%{y:.4f}<extra></extra>",
         )
     )
     if len(bands):
@@ -183,14 +185,14 @@ def fusion_curve_figure(
                 x=[best["weight"]],
                 y=[best["mean"]],
                 mode="markers",
-                name=f"best k = {best['weight']:.2f}",
+                name=f"best w = {best['weight']:.2f}",
                 marker=dict(symbol="star", size=16, color=MEAN_COLOUR, line=dict(color="black", width=1)),
             )
         )
     label = f" — {subset} items" if subset else ""
     fig.update_layout(
-        title=title or f"{metric.upper()} vs fusion weight k{label} (k=1: CF only, k=0: content only)",
-        xaxis_title="fusion weight k  (prediction = k·CF + (1−k)·content)",
+        title=title or f"{metric.upper()} vs fusion weight w{label} (w=1: CF only, w=0: content only)",
+        xaxis_title="fusion weight w  (prediction = w·CF + (1−w)·content)",
         yaxis_title=metric.upper(),
         xaxis_range=[float(x.min()), float(x.max())] if len(x) else None,
     )
@@ -198,7 +200,7 @@ def fusion_curve_figure(
 
 
 def fusion_summary_table(curve: pd.DataFrame) -> pd.DataFrame:
-    """Per subset and metric: best k (lowest mean), its error, CF alone (k=1), content alone (k=0), gain."""
+    """Per subset and metric: best w (lowest mean), its error, CF alone (w=1), content alone (w=0), gain."""
     rows = []
     subsets = curve["subset"].unique() if "subset" in curve.columns else [None]
     for subset in subsets:
@@ -215,10 +217,10 @@ def fusion_summary_table(curve: pd.DataFrame) -> pd.DataFrame:
                 {
                     "subset": subset or "all",
                     "metric": metric.upper(),
-                    "best k": round(float(best["weight"]), 3),
+                    "best w": round(float(best["weight"]), 3),
                     "fused": float(best["mean"]),
-                    "CF only (k=1)": float(cf_only["mean"]),
-                    "content only (k=0)": float(content_only["mean"]),
+                    "CF only (w=1)": float(cf_only["mean"]),
+                    "content only (w=0)": float(content_only["mean"]),
                     "gain over CF": float(cf_only["mean"] - best["mean"]),
                     "gain over CF %": float(100 * (cf_only["mean"] - best["mean"]) / cf_only["mean"])
                     if cf_only["mean"]

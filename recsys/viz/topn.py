@@ -11,6 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from recsys.errors import InvalidInput, InvalidParameter
 from recsys.eval.ranking_metrics import METRIC_LABELS
 
 PALETTE = px.colors.qualitative.D3
@@ -21,14 +22,16 @@ PAPER_WITH_COLOUR = "#616161"
 def _check(frame: pd.DataFrame, columns: set[str], what: str) -> None:
     missing = columns - set(frame.columns)
     if missing:
-        raise ValueError(f"{what}: frame lacks columns {sorted(missing)}")
+        raise InvalidInput(f"{what}: frame lacks columns {sorted(missing)}")
 
 
 def _rows_for(summary: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
     _check(summary, {"alpha", "k", "metric", "mean", "ci_low", "ci_high"}, what)
     rows = summary[summary["metric"] == metric]
     if rows.empty:
-        raise ValueError(f"{what}: metric {metric!r} not in the frame (have {sorted(summary['metric'].unique())})")
+        raise InvalidParameter(
+            f"{what}: metric {metric!r} not in the frame (have {sorted(summary['metric'].unique())})"
+        )
     return rows.sort_values(["k", "alpha"])
 
 
@@ -104,7 +107,7 @@ def paired_difference(paired: pd.DataFrame, metric: str = "precision") -> go.Fig
     _check(paired, {"alpha", "k", "metric", "mean_diff", "diff_ci_low", "diff_ci_high"}, "paired_difference")
     rows = paired[paired["metric"] == metric].sort_values(["k", "alpha"])
     if rows.empty:
-        raise ValueError(f"paired_difference: metric {metric!r} not in the frame")
+        raise InvalidParameter(f"paired_difference: metric {metric!r} not in the frame")
     fig = go.Figure()
     for index, (k, group) in enumerate(rows.groupby("k", sort=True)):
         hover = [
@@ -150,7 +153,7 @@ def guo_comparison(summary: pd.DataFrame, k: int = 10, hybrid_alpha: float = 0.5
     _check(summary, {"alpha", "k", "metric", "mean", "ci_low", "ci_high"}, "guo_comparison")
     at_k = summary[summary["k"] == k]
     if at_k.empty:
-        raise ValueError(f"guo_comparison: the study has no K={k}")
+        raise InvalidParameter(f"guo_comparison: the study has no K={k}")
     fig = make_subplots(rows=1, cols=3, subplot_titles=[v[0] for v in _PAPER_VALUES.values()])
     for column, (metric, (_, without, with_images)) in enumerate(_PAPER_VALUES.items(), start=1):
         fig.add_trace(
