@@ -395,3 +395,31 @@ def test_an_expected_failure_inside_a_page_is_a_message_not_a_traceback():
     assert len(app.error) == 1 and "could not finish" in app.error[0].value and "143 GiB" in app.error[0].value
     assert "never reached" not in [m.value for m in app.markdown]
     assert "after stop" not in [m.value for m in app.markdown]
+
+
+def test_a_bug_inside_a_page_keeps_its_traceback_and_show_error_gives_the_cli_line():
+    """Only RecsysError is an expected failure: a plain ValueError is a bug and is not dressed up."""
+
+    def script():
+        import streamlit as st
+
+        from recsys import ui
+        from recsys.errors import DatasetNotFound
+
+        class Page:
+            def __init__(self, body):
+                self.run = body
+
+        ui.show_error(DatasetNotFound("dataset 'ml-1m' not found", hint="recsys download ml-1m"), "No data")
+
+        def buggy():
+            st.title("Fusion")
+            raise ValueError("operands could not be broadcast together")
+
+        ui.run_page(Page(buggy))
+
+    app = AppTest.from_function(script).run()
+    assert len(app.error) == 1
+    assert app.error[0].value == "**No data:** dataset 'ml-1m' not found (hint: recsys download ml-1m)"
+    assert app.exception  # Streamlit's own error display (details go to the server log)
+    assert not any("could not finish" in e.value for e in app.error)

@@ -9,7 +9,8 @@ Pages use ``from recsys import ui`` and the names re-exported here; the modules 
 - ``state``: session-state keys and constants;
 - ``data``: data directory, dataset selection, the cached Dataset, ``dataset_token``;
 - ``sidebar``: the shared sidebar (status line, presentation toggle);
-- ``layout``: presentation mode, page header, controls, ``run_page``;
+- ``layout``: presentation mode, page header, controls, ``run_page`` and ``show_error`` (expected
+  failures, i.e. :class:`recsys.errors.RecsysError`, shown as one message without a traceback);
 - ``exports``: ``show_figure`` / ``show_table`` / ``csv_download`` with their export buttons;
 - ``progress``: ``StreamlitProgress``;
 - ``images``: thumbnails and poster cards;
@@ -31,7 +32,15 @@ from recsys.ui.data import (
 )
 from recsys.ui.exports import SYNTHETIC_MARK, csv_download, export_name, figure_html, show_figure, show_table, styled
 from recsys.ui.images import poster_cards, thumbnail_data_uri
-from recsys.ui.layout import apply_presentation_style, controls, page_header, presentation, run_page
+from recsys.ui.layout import (
+    apply_presentation_style,
+    controls,
+    error_message,
+    page_header,
+    presentation,
+    run_page,
+    show_error,
+)
 from recsys.ui.progress import StreamlitProgress
 from recsys.ui.registry import PAGES, PageSpec, ensure_router, page_specs, pages_table, register_pages
 from recsys.ui.representations import (
@@ -86,6 +95,7 @@ __all__ = [
     "disk_cached",
     "ensure_router",
     "entry_label",
+    "error_message",
     "export_name",
     "figure_html",
     "load_dataset_cached",
@@ -100,6 +110,7 @@ __all__ = [
     "render_sidebar",
     "representation_options",
     "run_page",
+    "show_error",
     "show_figure",
     "show_table",
     "status_line",

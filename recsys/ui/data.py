@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
 from recsys import config
+from recsys.errors import RecsysError
 from recsys.ui.state import DEMO_DATASET, KEY_DATA_DIR, KEY_DATASET
+
+if TYPE_CHECKING:
+    from recsys.data import Dataset
 
 
 def data_dir_setting() -> str:
@@ -56,7 +62,7 @@ def default_dataset(data_dir: str, names: list[str]) -> str:
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
-def load_dataset_cached(name: str, data_dir: str):
+def load_dataset_cached(name: str, data_dir: str) -> Dataset:
     """One Dataset object per (name, data dir) for the whole server: pages share it read-only."""
     from recsys.data import load_dataset
 
@@ -72,20 +78,21 @@ def current_dataset_name() -> str:
     return name
 
 
-def current_dataset():
+def current_dataset() -> Dataset:
     """The dataset chosen in the sidebar; stops the page with a clear message if it cannot load."""
+    from recsys.ui.layout import show_error
     from recsys.ui.registry import ensure_router
 
     ensure_router()
     name, data_dir = current_dataset_name(), data_dir_setting()
     try:
         return load_dataset_cached(name, data_dir)
-    except (FileNotFoundError, ValueError, OSError, ImportError) as exc:
-        st.error(f"Dataset **{name}** could not be loaded from `{data_dir}`:\n\n{exc}")
+    except (RecsysError, OSError) as exc:  # missing or malformed data, an unreadable folder
+        show_error(exc, f"Dataset {name} could not be loaded from {data_dir}")
         st.info("Pick the synthetic **demo** dataset in the sidebar, or see the Home page for how to get data.")
         st.stop()
 
 
-def dataset_token(dataset) -> str:
+def dataset_token(dataset: Dataset) -> str:
     """A short string that identifies a dataset in cache keys (name + size + source)."""
     return f"{dataset.name}|{dataset.n_ratings}|{dataset.n_items}|{dataset.source_dir}"

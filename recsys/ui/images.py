@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import streamlit as st
+
+if TYPE_CHECKING:
+    from recsys.data import Dataset
 
 
 @st.cache_data(show_spinner=False, max_entries=20000)
@@ -14,7 +18,7 @@ def thumbnail_data_uri(path: str, height: int = 96) -> str | None:
     return make(path, height=height)
 
 
-def poster_cards(dataset, item_ids, captions=None, columns: int = 5, width: int | str = "stretch") -> None:
+def poster_cards(dataset: Dataset, item_ids, captions=None, columns: int = 5, width: int | str = "stretch") -> None:
     """A row (or rows) of posters with captions; a grey placeholder where a poster is missing.
 
     width: pixels, or "stretch" to fill the column (galleries in narrow columns must not overlap).

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
+from recsys.errors import RecsysError
 from recsys.ui.state import ASSETS_DIR, KEY_PRESENTATION, PRESENTATION_FONT_SIZE
+
+if TYPE_CHECKING:
+    from recsys.data import Dataset
+
+log = logging.getLogger(__name__)
 
 
 def presentation() -> bool:
@@ -26,7 +35,7 @@ def apply_presentation_style() -> None:
         st.html(f"<style>{css}</style>")
 
 
-def page_header(title: str, explanation: str, paper: str | None = None, dataset=None) -> None:
+def page_header(title: str, explanation: str, paper: str | None = None, dataset: Dataset | None = None) -> None:
     """Title, one line on what the page shows and which paper it reproduces, synthetic label."""
     from recsys.ui.registry import ensure_router
 
@@ -47,12 +56,32 @@ def controls(label: str = "Controls"):
     return st.expander(label, expanded=not presentation())
 
 
+def error_message(exc: BaseException) -> str:
+    """The one-line message of an expected failure (its hint included), as the CLI prints it."""
+    if isinstance(exc, RecsysError):
+        return exc.user_message()
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this computation; try a smaller dataset or fewer settings at once"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def show_error(exc: BaseException, title: str = "This page could not finish") -> None:
+    """Show an expected failure (a :class:`~recsys.errors.RecsysError`) as one message, no traceback.
+
+    The same text the CLI prints after ``error:``; the server log keeps the exception's type.
+    """
+    message = error_message(exc)
+    log.info("%s: %s (%s)", title, message, type(exc).__name__)
+    st.error(f"**{title}:** {message}", icon=":material/error:")
+
+
 def run_page(page) -> None:
     """Run the navigation's page; an expected failure (a dataset too large for a model, missing
-    media, no weights) ends the page with its own message instead of a traceback in front of an
-    audience. Streamlit's own control flow (st.stop, st.rerun) is not an Exception and passes."""
+    media, no weights: a RecsysError) ends the page with its own message instead of a traceback in
+    front of an audience. Anything else is a bug and keeps Streamlit's error display. Streamlit's
+    own control flow (st.stop, st.rerun) is not an Exception and passes."""
     try:
         page.run()
-    except (ValueError, FileNotFoundError, RuntimeError, MemoryError) as exc:
-        st.error(f"**This page could not finish:** {exc}", icon=":material/error:")
+    except (RecsysError, MemoryError) as exc:
+        show_error(exc)
         st.caption("Try another dataset, representation or setting; the synthetic demo dataset always works.")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from recsys import config
 from recsys.cache import atomic_save
-from recsys.errors import StorageError
+from recsys.errors import InvalidParameter, StorageError
 from recsys.ui.data import dataset_token
 from recsys.ui.progress import StreamlitProgress
+
+if TYPE_CHECKING:
+    from recsys.data import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ def entry_label(row, n_items: int | None = None) -> str:
 
 
 def representation_options(
-    dataset, media: tuple[str, ...] = ("posters", "trailers"), baselines: bool = True, genres: bool = True
+    dataset: Dataset, media: tuple[str, ...] = ("posters", "trailers"), baselines: bool = True, genres: bool = True
 ) -> dict[str, str]:
     """label -> source ("entry:<key>", "baseline:<name>", "genres"), CNN entries first."""
     options: dict[str, str] = {}
@@ -75,7 +79,7 @@ def representation_options(
 
 
 @st.cache_resource(show_spinner="Loading item features…", max_entries=16)
-def load_representation(token: str, source: str, _dataset):
+def load_representation(token: str, source: str, _dataset: Dataset):
     """ItemFeatures for a source from `representation_options` (read once per server)."""
     dataset = _dataset
     from recsys.features import baselines
@@ -90,7 +94,7 @@ def load_representation(token: str, source: str, _dataset):
         return _disk_cached(dataset, "colour_histogram", baselines.color_histogram_features)
     if source.startswith("entry:"):
         return load_entry(source.split(":", 1)[1]).features
-    raise ValueError(f"unknown representation source {source!r}")
+    raise InvalidParameter(f"unknown representation source {source!r}")
 
 
 def load_entry(key: str):
@@ -100,7 +104,7 @@ def load_entry(key: str):
     return load_stored_entry(key)
 
 
-def _disk_cached(dataset, name: str, compute):
+def _disk_cached(dataset: Dataset, name: str, compute):
     """A poster baseline computed once per poster set and kept on disk (reading 1,700 posters takes seconds)."""
     import json
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from recsys import config
+from recsys.errors import RecsysError
 from recsys.ui.data import cached_available_datasets, data_dir_setting, default_dataset, load_dataset_cached
-from recsys.ui.layout import apply_presentation_style
+from recsys.ui.layout import apply_presentation_style, show_error
 from recsys.ui.state import ASSETS_DIR, DEMO_DATASET, KEY_DATA_DIR, KEY_DATASET, KEY_PRESENTATION, KEY_ROUTED
+
+if TYPE_CHECKING:
+    from recsys.data import Dataset
 
 
 def device_name() -> str:
@@ -57,8 +62,8 @@ def render_sidebar() -> None:
         )
         try:
             dataset = load_dataset_cached(st.session_state[KEY_DATASET], data_dir)
-        except (FileNotFoundError, ValueError, OSError, ImportError) as exc:
-            st.error(f"Cannot load: {exc}")
+        except (RecsysError, OSError) as exc:
+            show_error(exc, "Cannot load")
             dataset = None
         if dataset is not None:
             st.caption(status_line(dataset))
@@ -68,7 +73,7 @@ def render_sidebar() -> None:
     apply_presentation_style()
 
 
-def status_line(dataset) -> str:
+def status_line(dataset: Dataset) -> str:
     return (
         f"{dataset.n_ratings:,} ratings · {dataset.n_users:,} users · {dataset.n_items:,} items · "
         f"device: **{device_name()}**"
