@@ -20,19 +20,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import streamlit as st
+from _data import SHARED_DATA_DIR
+from streamlit.testing.v1 import AppTest
 
-import streamlit as st  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from recsys import config, ui
 
-from recsys import config, ui  # noqa: E402
-
-APP = str(ROOT / "app.py")
+APP = str(config.PROJECT_ROOT / "app.py")
 
 # page file -> (widget kind, key, new value) changed for the redraw; None = plain rerun only
 REDRAWS = {
@@ -120,7 +116,7 @@ def measure(page: str, data_dir: str, dataset: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=str(config.SHARED_DATA_DIR))
+    parser.add_argument("--data-dir", default=str(SHARED_DATA_DIR))
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--pages", nargs="*", default=None)
     args = parser.parse_args()
@@ -133,7 +129,7 @@ def main() -> int:
     if load_cached_features(dataset, "tf_efficientnet_lite0") is None:
         print("extracting lite0 poster features once (cached afterwards)…", flush=True)
         extract_poster_features(dataset, "tf_efficientnet_lite0", batch_size=32)
-    pages = args.pages or [p for p in REDRAWS if (ROOT / "pages" / f"{p}.py").exists()]
+    pages = args.pages or [p for p in REDRAWS if (config.PROJECT_ROOT / "pages" / f"{p}.py").exists()]
     rows = []
     print(f"{'page':<12}{'cold_s':>9}{'first_s':>9}{'redraw_s':>10}{'naive_redraw_s':>16}", flush=True)
     for page in pages:

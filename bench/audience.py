@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from recsys.config import SHARED_DATA_DIR  # noqa: E402
+from _data import SHARED_DATA_DIR
 
 
 def main() -> None:

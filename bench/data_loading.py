@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from _data import SHARED_DATA_DIR
 
-# `make bench` runs the scripts by path; make the repository's package importable.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from recsys.config import SHARED_DATA_DIR
 from recsys.data import load_dataset
 from recsys.data.movielens import load_ml100k
 

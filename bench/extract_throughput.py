@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _data import SHARED_DATA_DIR  # noqa: E402
 
-from recsys.config import SHARED_DATA_DIR, torch_device_name  # noqa: E402
+from recsys.config import torch_device_name  # noqa: E402
 
 
 def main() -> int:

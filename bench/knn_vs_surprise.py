@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _data import SHARED_DATA_DIR
 
 # `make bench` runs the scripts by path; make the repository's package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recsys.config import SHARED_DATA_DIR
 from recsys.data import load_dataset
 from recsys.eval.metrics import rmse, rmse_rows
 from recsys.eval.splits import make_splits

@@ -23,7 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recsys.config import SHARED_DATA_DIR, torch_device_name
+from _data import SHARED_DATA_DIR
+
+from recsys.config import torch_device_name
 from recsys.data import load_dataset
 from recsys.eval.cold_start import cold_start_report
 from recsys.eval.metrics import mae, rmse

@@ -9,13 +9,9 @@ Last line: loop_s=… vectorised_s=… ratio=… lists_equal=… study_s=… pre
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.data import load_dataset
 from recsys.eval.topn_study import run_topn_study
@@ -49,7 +45,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--features", choices=("genre", "poster"), default="genre")
     args = parser.parse_args()
-    from recsys.config import SHARED_DATA_DIR
+    from _data import SHARED_DATA_DIR
 
     dataset = load_dataset("ml-100k", args.data_dir or SHARED_DATA_DIR)
     if args.features == "poster":

@@ -11,8 +11,6 @@ CACHE_DIR_ENV = "RECSYS_CACHE_DIR"
 DEVICE_ENV = "RECSYS_DEVICE"  # force "cpu"/"cuda"/"mps", e.g. to compare devices
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Tests and benchmarks default to the workplace's shared data beside the repository.
-SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "recsys-dashboard" / "data"
 
 
@@ -35,7 +33,16 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     else:
         path = Path.home() / ".cache" / "recsys-dashboard"
     path = path.expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from recsys.errors import StorageError, describe_os_error
+
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise StorageError(
+            describe_os_error(exc, "create the cache folder"), hint=f"set ${CACHE_DIR_ENV} to a writable folder"
+        ) from exc
     return path
 
 

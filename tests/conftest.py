@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys.config import SHARED_DATA_DIR
+# Real data for the tests: the workplace's shared data beside the repository (never committed).
+SHARED_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
