@@ -1,0 +1,669 @@
+"""Full-ranking evaluation of top-N recommenders on implicit feedback (the multimodal field's protocol).
+
+Metrics know nothing of the model: they take score matrices (users x items, or a callable that
+returns one block of users at a time) or top-N frames (``user_id, rank, item_id``), plus a
+:class:`RankingTask` that says which items are ranked, which are masked out and which are right.
+
+Protocols (:func:`make_task`):
+
+- ``per_user``: every user keeps 80 % of their ratings for training and 20 % are held out
+  (``recsys.eval.splits`` "per_user", seeded); a user's training items are excluded from the
+  ranking; every item known from training is a candidate.
+- ``ratio``: Cornac's ``RatioSplit(test_size=0.2, rating_threshold=4.0, exclude_unknowns=True,
+  seed=123)`` reproduced exactly: ``numpy.random.RandomState(seed).permutation(n)``, the first
+  ``n - ceil(test_size * n)`` rows train, the last ``ceil(test_size * n)`` test, repeated
+  (user, item) pairs dropped within each side, held-out rows of users or items unknown to
+  training dropped. Cornac's ranking rule is kept too: only the user's training *positives*
+  (rating >= threshold) are masked out, so items the user rated low in training stay among the
+  candidates (``exclude="all"`` masks every training item instead).
+- ``cold_items``: a seeded share of the items loses every rating to the test side (new items);
+  only those new items are ranked (a model must score them from their features).
+
+Positives are held-out ratings >= ``threshold`` (default 4) on candidate items; users without any
+are not evaluated (their number is in ``meta``). Every list is the best K candidates by score,
+ties broken by the lower item id.
+
+Per user and K (N = K slots, hits = positives among the first K, P = the user's positives):
+
+- recall@K     hits / P
+- precision@K  hits / K
+- NDCG@K       Σ_r rel_r / log2(r + 1) over the first K ranks, divided by the ideal DCG of
+               min(P, K) hits at the top (scikit-learn's ``ndcg_score(k=K)`` for binary gains)
+- hit rate@K   1 if hits > 0
+- MAP@K        Σ_r precision@r · rel_r / min(P, K)
+- popularity@K mean popularity of the listed items (share of training users who rated the item):
+               the popularity bias of the list (higher = more mainstream)
+- coverage@K   share of the candidate items listed to at least one user (a property of the set
+               of lists: bootstrap interval over users)
+- AUC          (K = 0: the whole ranking) share of (positive, non-positive candidate) pairs in the
+               right order, ties counting one half (Mann-Whitney U / (P · N))
+
+Summaries give the mean over users with a 95 % Student-t interval (or a seeded percentile
+bootstrap over users); models are compared on the same users with paired t and Wilcoxon tests,
+Holm-adjusted over all model pairs of one metric and K.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+
+from recsys.errors import InvalidInput, InvalidParameter
+from recsys.eval import ranking_metrics as rm
+from recsys.models.base import check_choice, check_count, check_ratings_frame
+from recsys.models.implicit import top_k
+
+PROTOCOL = __doc__.split("\n\n", 2)[2].split("\n\nPositives")[0].strip()
+DEFAULT_KS = (10, 20, 50)
+POSITIVE_THRESHOLD = 4.0
+PROTOCOLS = ("per_user", "ratio", "cold_items")
+PROTOCOL_LABELS = {
+    "per_user": "per-user random holdout (80/20)",
+    "ratio": "global ratio split (Cornac RatioSplit, seed 123)",
+    "cold_items": "held-out new items (cold start)",
+}
+LIST_METRICS = ("recall", "ndcg", "precision", "hit_rate", "map", "popularity")
+SET_METRICS = ("coverage",)
+FULL_METRICS = ("auc",)
+METRICS = LIST_METRICS + SET_METRICS + FULL_METRICS
+METRIC_LABELS = {
+    "recall": "Recall",
+    "ndcg": "NDCG",
+    "precision": "Precision",
+    "hit_rate": "Hit rate",
+    "map": "MAP",
+    "popularity": "Popularity",
+    "coverage": "Coverage",
+    "auc": "AUC",
+}
+SUMMARY_COLUMNS = ["model", "metric", "k", "mean", "ci_low", "ci_high", "n_users"]
+_BLOCK_USERS = 1024
+
+
+def metric_label(metric: str, k: int) -> str:
+    """'Recall@20'; 'AUC' for the full-ranking metrics (k = 0)."""
+    name = METRIC_LABELS.get(metric, metric)
+    return name if k == 0 else f"{name}@{k}"
+
+
+# ---- splits --------------------------------------------------------------------------------------
+def ratio_split(
+    ratings: pd.DataFrame, test_size: float = 0.2, seed: int = 123, exclude_unknowns: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) exactly as Cornac 3's ``RatioSplit`` draws them from rows in this order.
+
+    Cornac: ``RandomState(seed).permutation(n)``; train = the first ``n - ceil(test_size * n)``
+    positions, test = the last ``ceil(test_size * n)``; ``Dataset.build`` keeps the first of
+    repeated (user, item) pairs on each side; with ``exclude_unknowns`` held-out rows whose user
+    or item has no training row are dropped. (A test_size >= 1 is a row count, as in Cornac.)
+    """
+    check_ratings_frame(ratings)
+    n = len(ratings)
+    if not 0 < test_size < n:
+        raise InvalidParameter(f"test_size must be a share in (0, 1) or a row count below {n}, got {test_size}")
+    n_test = math.ceil(test_size * n) if test_size < 1 else int(test_size)
+    if not 0 < n_test < n:
+        raise InvalidParameter(f"test_size {test_size} leaves an empty train or test set for {n} ratings")
+    order = np.random.RandomState(seed).permutation(n)
+    train = ratings.iloc[order[: n - n_test]]
+    test = ratings.iloc[order[-n_test:]]
+    train = train[~train.duplicated(["user_id", "item_id"])]
+    test = test[~test.duplicated(["user_id", "item_id"])]
+    if exclude_unknowns:
+        known = test["user_id"].isin(train["user_id"].unique()) & test["item_id"].isin(train["item_id"].unique())
+        test = test[known]
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+# ---- the task ------------------------------------------------------------------------------------
+@dataclass
+class RankingTask:
+    """One split, seen from the metrics: who is evaluated, what is ranked, what is right.
+
+    item_ids: candidate universe, the columns of every score matrix (sorted).
+    user_ids: evaluated users (at least one positive), the rows (sorted).
+    relevant / excluded: (users x items) boolean CSR: held-out positives / items masked out.
+    popularity: (items,) share of training users who rated each candidate.
+    """
+
+    protocol: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    relevant: sp.csr_matrix
+    excluded: sp.csr_matrix
+    popularity: np.ndarray
+    threshold: float = POSITIVE_THRESHOLD
+    cold_items: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def describe(self) -> str:
+        return (
+            f"{PROTOCOL_LABELS.get(self.protocol, self.protocol)}: {len(self.train):,} training ratings, "
+            f"{len(self.test):,} held out ({int(self.relevant.sum()):,} positives, rating >= {self.threshold:g}); "
+            f"{self.n_users:,} users evaluated over {self.n_items:,} candidate items"
+        )
+
+
+def _pair_matrix(frame: pd.DataFrame, user_index: pd.Index, item_index: pd.Index) -> sp.csr_matrix:
+    rows = user_index.get_indexer(frame["user_id"].to_numpy())
+    cols = item_index.get_indexer(frame["item_id"].to_numpy())
+    keep = (rows >= 0) & (cols >= 0)
+    matrix = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=bool), (rows[keep], cols[keep])), shape=(len(user_index), len(item_index))
+    )
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+def build_task(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    protocol: str = "custom",
+    *,
+    threshold: float = POSITIVE_THRESHOLD,
+    exclude: str = "all",
+    candidates=None,
+    cold_items=None,
+    params: dict | None = None,
+) -> RankingTask:
+    """A task from any (train, test) pair.
+
+    candidates: the items ranked (default: every item with a training rating).
+    exclude: "all" masks every item the user rated in training, "positives" only those rated
+        >= threshold (Cornac's rule), "none" masks nothing.
+    """
+    check_ratings_frame(train)
+    if test.empty:
+        raise InvalidInput("the held-out set is empty: nothing to evaluate")
+    check_choice(exclude, "exclude", ("all", "positives", "none"))
+    item_ids = np.unique(
+        np.asarray(train["item_id"].unique() if candidates is None else list(candidates), dtype=np.int64)
+    )
+    if len(item_ids) == 0:
+        raise InvalidInput("no candidate items to rank")
+    item_index = pd.Index(item_ids)
+    known_users = pd.Index(np.sort(train["user_id"].unique()).astype(np.int64))
+    positives = test[test["rating"] >= threshold]
+    relevant_all = _pair_matrix(positives, known_users, item_index)
+    has_positive = np.asarray(relevant_all.sum(axis=1)).ravel() > 0
+    user_ids = known_users.to_numpy()[has_positive]
+    if len(user_ids) == 0:
+        raise InvalidInput(
+            f"no user has a held-out rating >= {threshold:g} on a candidate item: nothing to evaluate "
+            "(lower the threshold or use more data)"
+        )
+    user_index = pd.Index(user_ids)
+    relevant = relevant_all[has_positive]
+    masked = {"all": train, "positives": train[train["rating"] >= threshold], "none": train.iloc[:0]}[exclude]
+    excluded = _pair_matrix(masked, user_index, item_index).astype(np.int8)
+    excluded = excluded - excluded.multiply(relevant.astype(np.int8))  # a held-out positive is never masked
+    excluded.eliminate_zeros()
+    excluded = excluded.astype(bool)
+    counts = train.groupby("item_id")["user_id"].nunique().reindex(item_ids).fillna(0).to_numpy(dtype=np.float64)
+    popularity = counts / max(train["user_id"].nunique(), 1)
+    meta = {
+        "train_ratings": len(train),
+        "test_ratings": len(test),
+        "positives": int(relevant.sum()),
+        "users_evaluated": len(user_ids),
+        "users_without_positive": int((~has_positive).sum()),
+        "candidate_items": len(item_ids),
+        "exclude": exclude,
+        "threshold": threshold,
+    }
+    return RankingTask(
+        protocol=protocol,
+        train=train,
+        test=test,
+        item_ids=item_ids,
+        user_ids=user_ids,
+        relevant=relevant.tocsr(),
+        excluded=excluded.tocsr(),
+        popularity=popularity,
+        threshold=threshold,
+        cold_items=None if cold_items is None else np.sort(np.asarray(cold_items, dtype=np.int64)),
+        params=dict(params or {}),
+        meta=meta,
+    )
+
+
+def make_task(
+    ratings: pd.DataFrame,
+    protocol: str = "per_user",
+    *,
+    threshold: float = POSITIVE_THRESHOLD,
+    test_size: float = 0.2,
+    seed: int | None = None,
+    item_share: float = 0.2,
+    exclude: str | None = None,
+) -> RankingTask:
+    """A task for one of :data:`PROTOCOLS` (see the module docstring).
+
+    seed defaults to 123 for "ratio" (Cornac's README) and 0 otherwise; exclude defaults to
+    "positives" for "ratio" (Cornac's rule) and "all" otherwise.
+    """
+    from recsys.eval.splits import make_splits
+
+    check_choice(protocol, "protocol", PROTOCOLS)
+    check_ratings_frame(ratings)
+    seed = (123 if protocol == "ratio" else 0) if seed is None else int(seed)
+    params = {"protocol": protocol, "threshold": threshold, "seed": seed}
+    if protocol == "ratio":
+        exclude = exclude or "positives"
+        train, test = ratio_split(ratings, test_size=test_size, seed=seed)
+        params.update(test_size=test_size, exclude=exclude)
+        return build_task(train, test, "ratio", threshold=threshold, exclude=exclude, params=params)
+    if protocol == "per_user":
+        exclude = exclude or "all"
+        fold = make_splits(ratings, "per_user", seed=seed, test_size=test_size)[0]
+        params.update(test_size=test_size, exclude=exclude)
+        # Items seen only in the held-out side cannot be scored by a CF model: Cornac's
+        # exclude_unknowns rule (they are not candidates and their ratings are not positives).
+        return build_task(fold.train, fold.test, "per_user", threshold=threshold, exclude=exclude, params=params)
+    exclude = exclude or "all"
+    fold = make_splits(ratings, "cold_items", seed=seed, item_share=item_share)[0]
+    params.update(item_share=item_share, exclude=exclude)
+    test = fold.test[fold.test["user_id"].isin(fold.train["user_id"].unique())]
+    return build_task(
+        fold.train,
+        test,
+        "cold_items",
+        threshold=threshold,
+        exclude=exclude,
+        candidates=fold.cold_items,
+        cold_items=fold.cold_items,
+        params=params,
+    )
+
+
+# ---- ranking --------------------------------------------------------------------------------------
+def _auc_rows(scores: np.ndarray, excluded: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """Per-row AUC over the non-excluded columns (ties count one half)."""
+    s = np.where(np.isneginf(scores), np.finfo(np.float64).min, scores)  # unscorable, yet a candidate
+    s = np.where(excluded, -np.inf, s)
+    ranks = stats.rankdata(s, axis=1)  # average ranks; excluded columns tie at the bottom
+    n_excluded = excluded.sum(axis=1)
+    n_pos = relevant.sum(axis=1)
+    n_neg = (~excluded).sum(axis=1) - n_pos
+    rank_sum = np.where(relevant, ranks, 0.0).sum(axis=1) - n_pos * n_excluded
+    u = rank_sum - n_pos * (n_pos + 1) / 2
+    return np.divide(u, n_pos * n_neg, out=np.full(len(s), np.nan), where=(n_pos > 0) & (n_neg > 0))
+
+
+def _list_metrics(
+    gains: np.ndarray, filled: np.ndarray, slot_popularity: np.ndarray, n_relevant: np.ndarray, ks: Sequence[int]
+) -> dict[int, dict[str, np.ndarray]]:
+    """Per-user list metrics at each K from the (users x Kmax) hit and fill matrices."""
+    kmax = gains.shape[1]
+    gains = gains & filled
+    hits = np.cumsum(gains, axis=1)
+    ranks = np.arange(1, kmax + 1)
+    discount = 1.0 / np.log2(ranks + 1)
+    dcg = np.cumsum(gains * discount, axis=1)
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])
+    precision_at_rank = hits / ranks
+    ap_terms = np.cumsum(precision_at_rank * gains, axis=1)
+    pop_sum = np.cumsum(np.where(filled, slot_popularity, 0.0), axis=1)
+    n_filled = np.cumsum(filled, axis=1)
+    out = {}
+    for k in ks:
+        h = hits[:, k - 1].astype(np.float64)
+        denominator = np.minimum(n_relevant, k).astype(np.int64)
+        out[k] = {
+            "recall": h / n_relevant,
+            "ndcg": dcg[:, k - 1] / ideal[denominator],
+            "precision": h / k,
+            "hit_rate": (h > 0).astype(np.float64),
+            "map": ap_terms[:, k - 1] / denominator,
+            "popularity": np.divide(
+                pop_sum[:, k - 1], n_filled[:, k - 1], out=np.full(len(h), np.nan), where=n_filled[:, k - 1] > 0
+            ),
+        }
+    return out
+
+
+def _check_ks(ks) -> list[int]:
+    ks = sorted({check_count(int(k) if isinstance(k, np.integer) else k, "K") for k in ks})
+    if not ks:
+        raise InvalidParameter("give at least one K")
+    return ks
+
+
+@dataclass
+class ModelRanking:
+    """One model's evaluation on a task: per-user metrics and its top-Kmax lists (item codes)."""
+
+    name: str
+    per_user: pd.DataFrame  # user_id, k, recall, ndcg, precision, hit_rate, map, popularity, auc
+    codes: np.ndarray  # (users, Kmax) candidate codes, best first, -1 = empty slot
+    scores: np.ndarray | None  # (users, Kmax) the listed scores (None for top-N frames)
+    seconds: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+
+def _aligned(block: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
+    if positions is None:
+        return block
+    out = np.full((len(block), len(positions)), -np.inf)
+    present = positions >= 0
+    out[:, present] = block[:, positions[present]]
+    return out
+
+
+def evaluate_scores(
+    task: RankingTask,
+    scores: np.ndarray | Callable[[np.ndarray], np.ndarray],
+    ks: Sequence[int] = DEFAULT_KS,
+    *,
+    item_ids=None,
+    name: str = "model",
+    auc: bool = True,
+    block_users: int = _BLOCK_USERS,
+) -> ModelRanking:
+    """Per-user metrics of a score matrix.
+
+    scores: (task.n_users x items) array, rows in `task.user_ids` order, or a callable
+        ``f(user_ids) -> (len(user_ids) x items)`` called on blocks of users (memory stays bounded).
+    item_ids: the items of the score columns (default `task.item_ids`); candidates a model does not
+        score get -inf (never listed) and extra columns are ignored.
+    """
+    ks = _check_ks(ks)
+    kmax = ks[-1]
+    started = time.perf_counter()
+    positions = None
+    if item_ids is not None:
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        if not np.array_equal(item_ids, task.item_ids):
+            positions = pd.Index(item_ids).get_indexer(task.item_ids)
+    if not callable(scores):
+        matrix = np.asarray(scores)
+        width = len(task.item_ids) if item_ids is None else len(item_ids)
+        if matrix.shape != (task.n_users, width):
+            raise InvalidInput(f"score matrix has shape {matrix.shape}, expected ({task.n_users}, {width})")
+    n_relevant = np.asarray(task.relevant.sum(axis=1)).ravel().astype(np.float64)
+    frames, codes_all, scores_all, aucs = [], [], [], []
+    for start in range(0, task.n_users, block_users):
+        stop = min(start + block_users, task.n_users)
+        users = task.user_ids[start:stop]
+        block = scores(users) if callable(scores) else matrix[start:stop]
+        block = np.asarray(block, dtype=np.float64)
+        expected = len(task.item_ids) if positions is None else len(item_ids)
+        if block.shape != (len(users), expected):
+            raise InvalidInput(f"scorer returned shape {block.shape} for {len(users)} users, expected {expected} items")
+        block = _aligned(block, positions)
+        excluded = task.excluded[start:stop].toarray()
+        relevant = task.relevant[start:stop].toarray()
+        codes, top_scores = top_k(block, kmax, excluded)
+        filled = codes >= 0
+        safe = np.where(filled, codes, 0)
+        gains = np.take_along_axis(relevant, safe, axis=1)
+        per_k = _list_metrics(gains, filled, task.popularity[safe], n_relevant[start:stop], ks)
+        if auc:
+            aucs.append(_auc_rows(block, excluded, relevant))
+        codes_all.append(codes)
+        scores_all.append(top_scores)
+        frames.append(per_k)
+    codes = np.vstack(codes_all)
+    per_user = _per_user_frame(task, frames, ks, np.concatenate(aucs) if auc else None)
+    return ModelRanking(name, per_user, codes, np.vstack(scores_all), time.perf_counter() - started)
+
+
+def _per_user_frame(task, frames, ks, auc_values) -> pd.DataFrame:
+    rows = []
+    for k in ks:
+        columns = {metric: np.concatenate([f[k][metric] for f in frames]) for metric in LIST_METRICS}
+        frame = pd.DataFrame({"user_id": task.user_ids, "k": k, **columns})
+        if auc_values is not None:
+            frame["auc"] = auc_values
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def topn_codes(task: RankingTask, topn: pd.DataFrame, k: int) -> np.ndarray:
+    """(task users x k) candidate codes from a top-N frame (user_id, rank, item_id); -1 = empty.
+
+    Items that are not candidates or are masked out for the user are refused: the list would be
+    scored against a different ranking problem.
+    """
+    missing = {"user_id", "rank", "item_id"} - set(topn.columns)
+    if missing:
+        raise InvalidInput(f"top-N frame lacks columns {sorted(missing)}")
+    out = np.full((task.n_users, k), -1, dtype=np.int64)
+    frame = topn[topn["rank"] <= k]
+    rows = pd.Index(task.user_ids).get_indexer(frame["user_id"].to_numpy())
+    cols = pd.Index(task.item_ids).get_indexer(frame["item_id"].to_numpy())
+    keep = rows >= 0
+    if (cols[keep] < 0).any():
+        bad = frame["item_id"].to_numpy()[keep & (cols < 0)][:5]
+        raise InvalidInput(f"top-N lists hold items that are not candidates of this task: {bad.tolist()}")
+    rows, cols, ranks = rows[keep], cols[keep], frame["rank"].to_numpy()[keep].astype(np.int64)
+    if (ranks < 1).any():
+        raise InvalidInput("ranks start at 1")
+    if task.excluded[rows, cols].any():
+        raise InvalidInput("top-N lists hold items the task masks out (training items): use exclude_seen=True")
+    out[rows, ranks - 1] = cols
+    sorted_rows = np.sort(out, axis=1)
+    if ((sorted_rows[:, 1:] == sorted_rows[:, :-1]) & (sorted_rows[:, 1:] >= 0)).any():
+        raise InvalidInput("a top-N list repeats an item")
+    return out
+
+
+def evaluate_topn(task: RankingTask, topn: pd.DataFrame, ks: Sequence[int] = DEFAULT_KS, name: str = "model"):
+    """Per-user metrics of top-N lists (no AUC: a list has no scores for the rest of the ranking)."""
+    ks = _check_ks(ks)
+    started = time.perf_counter()
+    codes = topn_codes(task, topn, ks[-1])
+    filled = codes >= 0
+    safe = np.where(filled, codes, 0)
+    gains = np.asarray(task.relevant[np.arange(task.n_users)[:, None], safe].todense(), dtype=bool)
+    n_relevant = np.asarray(task.relevant.sum(axis=1)).ravel().astype(np.float64)
+    per_k = _list_metrics(gains, filled, task.popularity[safe], n_relevant, ks)
+    per_user = _per_user_frame(task, [per_k], ks, None)
+    return ModelRanking(name, per_user, codes, None, time.perf_counter() - started)
+
+
+# ---- intervals, summaries, tests -------------------------------------------------------------------
+def bootstrap_ci(values, confidence: float = 0.95, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high): percentile bootstrap of the mean over users (seeded); NaNs ignored."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return (np.nan, np.nan, np.nan)
+    if len(values) < 2:
+        return (float(values.mean()), np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, 100):  # 100 resamples at a time bounds memory on big user sets
+        stop = min(start + 100, n_boot)
+        means[start:stop] = values[rng.integers(0, len(values), size=(stop - start, len(values)))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return (float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+
+
+def interval(values, method: str = "t", n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high) 95 % interval of the mean over users: Student-t or percentile bootstrap."""
+    check_choice(method, "interval", ("t", "bootstrap"))
+    return rm.mean_ci(values) if method == "t" else bootstrap_ci(values, n_boot=n_boot, seed=seed)
+
+
+def summarise(
+    task: RankingTask,
+    rankings: Sequence[ModelRanking],
+    ks: Sequence[int] | None = None,
+    *,
+    method: str = "t",
+    n_boot: int = 500,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Tidy rows (model, metric, k, mean, ci_low, ci_high, n_users); AUC has k = 0."""
+    rows = []
+    for ranking in rankings:
+        per_user = ranking.per_user
+        model_ks = sorted(per_user["k"].unique()) if ks is None else _check_ks(ks)
+        for k in model_ks:
+            at_k = per_user[per_user["k"] == k]
+            for metric in LIST_METRICS:
+                mean, low, high = interval(at_k[metric], method, n_boot, seed)
+                rows.append([ranking.name, metric, k, mean, low, high, int(at_k[metric].notna().sum())])
+            coverage = rm.coverage_with_ci(ranking.codes[:, :k], task.n_items, n_boot=n_boot, seed=seed)
+            rows.append([ranking.name, "coverage", k, *coverage, task.n_users])
+        if "auc" in per_user:
+            values = per_user.loc[per_user["k"] == model_ks[0], "auc"]
+            mean, low, high = interval(values, method, n_boot, seed)
+            rows.append([ranking.name, "auc", 0, mean, low, high, int(values.notna().sum())])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def paired_comparisons(
+    rankings: Sequence[ModelRanking], metrics: Sequence[str] = ("recall", "ndcg", "auc"), pairs=None
+) -> pd.DataFrame:
+    """Every pair of models (or the given (a, b) name pairs) on the same users, per metric and K.
+
+    Columns: model_a, model_b, metric, k, n_users, mean_diff (a - b), diff_ci_low, diff_ci_high,
+    t_stat, t_p, wilcoxon_p, p_holm (Holm over the pairs of one metric and K).
+    """
+    by_name = {r.name: r.per_user for r in rankings}
+    if pairs is None:
+        pairs = list(combinations(by_name, 2))
+    rows = []
+    for a, b in pairs:
+        merged = by_name[a].merge(by_name[b], on=["user_id", "k"], suffixes=("_a", "_b"))
+        for metric in metrics:
+            if f"{metric}_a" not in merged or f"{metric}_b" not in merged:
+                continue
+            groups = [(0, merged[merged["k"] == merged["k"].min()])] if metric == "auc" else merged.groupby("k")
+            for k, group in groups:
+                result = rm.paired_test(group[f"{metric}_a"].to_numpy(), group[f"{metric}_b"].to_numpy())
+                rows.append({"model_a": a, "model_b": b, "metric": metric, "k": int(k), **result})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["p_holm"] = np.nan
+    for _, group in frame.groupby(["metric", "k"]):
+        frame.loc[group.index, "p_holm"] = rm.holm_adjust(group["t_p"].to_numpy())
+    return frame
+
+
+def head_tail_breakdown(
+    task: RankingTask,
+    rankings: Sequence[ModelRanking],
+    ks: Sequence[int] = (20,),
+    head_share: float = 0.2,
+    method: str = "t",
+) -> pd.DataFrame:
+    """Recall@K on head items (the `head_share` most-rated candidates in training) and on the tail.
+
+    Per user, recall within a group = listed positives of that group / positives of that group;
+    users without a positive in a group are left out of it. Tidy: model, group, k, mean, ci_low,
+    ci_high, n_users.
+    """
+    ks = _check_ks(ks)
+    n_head = max(1, int(round(task.n_items * head_share)))
+    head = np.zeros(task.n_items, dtype=bool)
+    head[np.argsort(-task.popularity, kind="stable")[:n_head]] = True
+    rows = []
+    for ranking in rankings:
+        codes = ranking.codes
+        filled = codes >= 0
+        safe = np.where(filled, codes, 0)
+        gains = np.asarray(task.relevant[np.arange(task.n_users)[:, None], safe].todense(), dtype=bool) & filled
+        for group, mask in (("head", head), ("tail", ~head)):
+            in_group = mask[safe] & gains
+            n_group = np.asarray(task.relevant[:, mask].sum(axis=1)).ravel().astype(np.float64)
+            for k in ks:
+                hits = in_group[:, :k].sum(axis=1)
+                values = np.divide(hits, n_group, out=np.full(len(hits), np.nan), where=n_group > 0)
+                mean, low, high = interval(values, method)
+                rows.append([ranking.name, group, k, mean, low, high, int((n_group > 0).sum())])
+    frame = pd.DataFrame(rows, columns=["model", "group", "k", "mean", "ci_low", "ci_high", "n_users"])
+    frame.attrs["head_items"] = n_head
+    return frame
+
+
+def lists_frame(task: RankingTask, ranking: ModelRanking, user_ids=None, n: int | None = None) -> pd.DataFrame:
+    """The top-N frame (user_id, rank, item_id, score, relevant) of one evaluated model."""
+    n = ranking.codes.shape[1] if n is None else min(int(n), ranking.codes.shape[1])
+    rows = np.arange(task.n_users) if user_ids is None else pd.Index(task.user_ids).get_indexer(np.asarray(user_ids))
+    rows = rows[rows >= 0]
+    codes = ranking.codes[rows, :n]
+    filled = codes >= 0
+    r, slot = np.nonzero(filled)
+    item_codes = codes[r, slot]
+    return pd.DataFrame(
+        {
+            "user_id": task.user_ids[rows][r],
+            "rank": slot + 1,
+            "item_id": task.item_ids[item_codes],
+            "score": ranking.scores[rows][r, slot] if ranking.scores is not None else np.nan,
+            "relevant": np.asarray(task.relevant[rows[r], item_codes]).ravel().astype(bool),
+        }
+    )
+
+
+def format_estimate(mean: float, low: float, high: float, digits: int = 4) -> str:
+    if np.isnan(mean):
+        return "n/a"
+    if np.isnan(low):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def metrics_table(summary: pd.DataFrame, metrics: Sequence[str] | None = None, digits: int = 4) -> pd.DataFrame:
+    """Models x 'metric@K' table of 'mean [95 % CI]' strings (columns in metric, then K order)."""
+    frame = summary if metrics is None else summary[summary["metric"].isin(metrics)]
+    order = {m: i for i, m in enumerate(METRICS)}
+    frame = frame.assign(
+        _o=frame["metric"].map(order).fillna(99),
+        column=[metric_label(m, k) for m, k in zip(frame["metric"], frame["k"])],
+    )
+    frame = frame.sort_values(["_o", "k"], kind="stable")
+    cells = [
+        format_estimate(m, lo, hi, digits) for m, lo, hi in frame[["mean", "ci_low", "ci_high"]].itertuples(index=False)
+    ]
+    table = frame.assign(cell=cells).pivot(index="model", columns="column", values="cell")
+    columns = list(dict.fromkeys(frame["column"]))
+    models = list(dict.fromkeys(summary["model"]))
+    return table.reindex(index=models, columns=columns)
+
+
+def evaluate_many(
+    task: RankingTask,
+    models: Mapping[str, np.ndarray | Callable | pd.DataFrame],
+    ks: Sequence[int] = DEFAULT_KS,
+    *,
+    item_ids: Mapping[str, np.ndarray] | None = None,
+    method: str = "t",
+    n_boot: int = 500,
+    seed: int = 0,
+) -> tuple[list[ModelRanking], pd.DataFrame, pd.DataFrame]:
+    """Evaluate score matrices / scorers / top-N frames by name: (rankings, summary, paired tests)."""
+    rankings = []
+    for name, value in models.items():
+        if isinstance(value, pd.DataFrame):
+            rankings.append(evaluate_topn(task, value, ks, name=name))
+        else:
+            columns = None if item_ids is None else item_ids.get(name)
+            rankings.append(evaluate_scores(task, value, ks, item_ids=columns, name=name))
+    summary = summarise(task, rankings, method=method, n_boot=n_boot, seed=seed)
+    paired = paired_comparisons(rankings) if len(rankings) > 1 else pd.DataFrame()
+    return rankings, summary, paired
