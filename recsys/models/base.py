@@ -5,13 +5,19 @@
 - ``fit(train)`` returns ``self``; learned state lives in attributes ending with ``_``;
   :func:`check_is_fitted` raises one :class:`~recsys.errors.NotFittedError` wording everywhere.
 - Parameters are validated by the shared :func:`check_count`, :func:`check_fraction`,
-  :func:`check_positive` and :func:`check_choice` (one rule and one message per kind).
+  :func:`check_positive` and :func:`check_choice` (one rule and one message per kind), in the
+  model's ``_validate_params``: called at the end of ``__init__`` (a typo fails where it was
+  typed) and again by ``fit`` (``set_params`` may have changed a value). Values are stored as
+  given, never converted, so ``get_params``/``clone`` round-trip exactly.
 - ``predict(user_ids, item_ids)`` returns finite floats clipped to the training scale;
   ``predict(..., return_fallback=True)`` returns :class:`Predictions` (values + the mask of pairs
   the model could not score and filled with a documented default). Nothing about a call is kept
   on the model, so one fitted model can serve several Streamlit sessions at once.
+  :func:`predict_with_fallback` gives the same for any predictor, including one that does not
+  report fallbacks yet (its mask is then all False and :func:`reports_fallback` says so).
 - Top-N: :class:`TopNRecommender` (``recommend(user_ids, n)`` -> tidy frame
-  ``user_id, rank, item_id, score, fallback``) is the one interface of every list-making model.
+  ``user_id, rank, item_id, score, fallback``) is the one interface of every list-making model;
+  ``recsys.models.topn.PredictorTopN`` turns any rating predictor into one.
 """
 
 from __future__ import annotations
@@ -30,9 +36,9 @@ from recsys.errors import InvalidInput, InvalidParameter, NotFittedError
 def check_ratings_frame(train: pd.DataFrame) -> pd.DataFrame:
     missing = {"user_id", "item_id", "rating"} - set(train.columns)
     if missing:
-        raise ValueError(f"ratings frame lacks columns {sorted(missing)}")
+        raise InvalidInput(f"ratings frame lacks columns {sorted(missing)}")
     if train.empty:
-        raise ValueError("ratings frame is empty: nothing to fit")
+        raise InvalidInput("ratings frame is empty: nothing to fit")
     return train
 
 
@@ -44,7 +50,7 @@ DENSE_LIMIT_BYTES = 4 * 2**30
 def check_dense_size(rows: int, columns: int, what: str, model: str) -> None:
     needed = rows * columns * 8
     if needed > DENSE_LIMIT_BYTES:
-        raise ValueError(
+        raise InvalidInput(
             f"{model} keeps a dense {rows:,} x {columns:,} {what} matrix ({needed / 2**30:.0f} GiB), over the "
             f"{DENSE_LIMIT_BYTES / 2**30:.0f} GiB limit: use a smaller dataset or a sample of users, or MF/FM"
         )
@@ -54,9 +60,9 @@ def check_training_ratings(train: pd.DataFrame) -> pd.DataFrame:
     """Reject what would silently corrupt means and similarities: NaN ratings, repeated pairs."""
     check_ratings_frame(train)
     if not np.isfinite(train["rating"].to_numpy(dtype=np.float64)).all():
-        raise ValueError("training ratings contain NaN or infinite values")
+        raise InvalidInput("training ratings contain NaN or infinite values")
     if train.duplicated(["user_id", "item_id"]).any():
-        raise ValueError("training ratings contain duplicate (user_id, item_id) pairs")
+        raise InvalidInput("training ratings contain duplicate (user_id, item_id) pairs")
     return train
 
 
@@ -65,7 +71,7 @@ def check_positive_ratings(train: pd.DataFrame, model: str) -> None:
     silently vanish from similarities and candidate sets; refuse it instead of mis-scoring."""
     ratings = train["rating"].to_numpy(dtype=np.float64)
     if (ratings <= 0).any():
-        raise ValueError(
+        raise InvalidInput(
             f"{model} needs ratings > 0 (0 means 'not rated' in its sparse matrix); found "
             f"{int((ratings <= 0).sum())} ratings <= 0 (minimum {ratings.min():g}): shift the scale first"
         )
@@ -82,11 +88,21 @@ def check_item_features(features, train: pd.DataFrame, model: str) -> None:
     features.check_finite(model)
     rated = np.isin(features.item_ids, train["item_id"].to_numpy()).sum()
     if rated == 0:
-        raise ValueError(
+        raise InvalidInput(
             f"{model}: item features '{features.name}' cover none of the {train['item_id'].nunique()} rated items "
             f"(features for {len(features.item_ids)} items, e.g. ids {features.item_ids[:3].tolist()}): "
             "were they extracted for another dataset?"
         )
+
+
+def check_features(features, name: str = "features", allow_none: bool = False):
+    """An item-feature table (``ItemFeatures``: ``item_ids`` + ``matrix``), duck-typed so that
+    objects built before a Streamlit code reload still pass."""
+    if features is None and allow_none:
+        return None
+    if not (hasattr(features, "item_ids") and hasattr(features, "matrix")):
+        raise InvalidParameter(f"{name} must be ItemFeatures (item_ids + matrix), got {type(features).__name__}")
+    return features
 
 
 class RatingMatrix:
@@ -143,6 +159,9 @@ class BaseEstimator:
                 raise TypeError(f"{cls.__name__}.__init__ must list its parameters explicitly (no *args/**kwargs)")
             names.append(name)
         return sorted(names)
+
+    def _validate_params(self) -> None:
+        """Check every parameter with the shared validators; subclasses override (no-op here)."""
 
     def get_params(self, deep: bool = False) -> dict[str, Any]:
         """The constructor parameters, read from the ``__init__`` signature (sklearn's rule)."""
@@ -206,15 +225,28 @@ def check_is_fitted(estimator, attributes: str | list[str] | None = None) -> Non
 
 # ---- shared validators: one rule and one message per kind of parameter --------------------------
 def check_count(value, name: str, minimum: int = 1, maximum: int | None = None, allow_none: bool = False):
-    """An integer count (K, N, factors, sweeps): an int (not float, not bool) within bounds."""
+    """An integer count (K, N, factors, sweeps): an int (not float, not bool) within bounds.
+
+    ``10.0`` is refused like ``2.5``: a float count is almost always a slip (a slider or a division),
+    and quietly truncating it (``int(2.5) == 2``) would run a different experiment than asked.
+    """
     if value is None and allow_none:
         return None
+    if maximum is not None:
+        kind = f"an integer in {minimum}..{maximum}"
+    elif minimum == 1:
+        kind = "a positive integer"
+    elif minimum == 0:
+        kind = "a non-negative integer"
+    else:
+        kind = f"an integer >= {minimum}"
+    if allow_none:
+        kind += " or None"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidParameter(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        raise InvalidParameter(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
-        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
-        raise InvalidParameter(f"{name} must be {bounds}, got {value}")
+        raise InvalidParameter(f"{name} must be {kind}, got {value}")
     return value
 
 
@@ -293,7 +325,7 @@ class RatingPredictor(BaseEstimator):
         user_ids = np.asarray(user_ids, dtype=np.int64).ravel()
         item_ids = np.asarray(item_ids, dtype=np.int64).ravel()
         if user_ids.shape != item_ids.shape:
-            raise InvalidInput(f"user_ids and item_ids differ in length ({len(user_ids)} vs {len(item_ids)})")
+            raise InvalidInput(f"user_ids and item_ids must have equal length, got {len(user_ids)} and {len(item_ids)}")
         values, fallback = self._predict(user_ids, item_ids)
         values = self.clip(np.asarray(values, dtype=np.float64))
         if return_fallback:
@@ -306,6 +338,27 @@ class RatingPredictor(BaseEstimator):
     def clip(self, values: np.ndarray) -> np.ndarray:
         low, high = getattr(self, "rating_scale_", self.rating_scale)
         return np.clip(values, low, high)
+
+
+def reports_fallback(model) -> bool:
+    """Whether ``model.predict`` accepts ``return_fallback`` (every RatingPredictor that implements
+    ``_predict``); a model that still overrides ``predict`` without it does not."""
+    try:
+        return "return_fallback" in inspect.signature(model.predict).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+
+
+def predict_with_fallback(model, user_ids, item_ids) -> Predictions:
+    """``Predictions(values, fallback)`` from any fitted predictor.
+
+    Models that do not report fallbacks (see :func:`reports_fallback`) get an all-False mask:
+    callers that show a fallback share should check :func:`reports_fallback` and show "n/a".
+    """
+    if reports_fallback(model):
+        return model.predict(user_ids, item_ids, return_fallback=True)
+    values = np.asarray(model.predict(user_ids, item_ids), dtype=np.float64)
+    return Predictions(values, np.zeros(values.shape, dtype=bool))
 
 
 # ---- top-N --------------------------------------------------------------------------------------
@@ -325,15 +378,42 @@ def empty_topn() -> pd.DataFrame:
     )
 
 
+def topn_frame(user_ids, ranks, item_ids, scores, fallback) -> pd.DataFrame:
+    """The top-N frame (:data:`TOPN_COLUMNS`, fixed dtypes) from equal-length columns."""
+    if len(user_ids) == 0:
+        return empty_topn()
+    return pd.DataFrame(
+        {
+            "user_id": np.asarray(user_ids, dtype=np.int64),
+            "rank": np.asarray(ranks, dtype=np.int64),
+            "item_id": np.asarray(item_ids, dtype=np.int64),
+            "score": np.asarray(scores, dtype=np.float64),
+            "fallback": np.asarray(fallback, dtype=bool),
+        }
+    )
+
+
 class TopNRecommender:
     """The one top-N interface (Cornac's ``rank``): every list-making model implements
 
-    ``recommend(user_ids, n=10, *, exclude_seen=True, candidates=None) -> DataFrame``
+    ``recommend(user_ids=None, n=None, *, exclude_seen=True, candidates=None) -> DataFrame``
 
     with columns :data:`TOPN_COLUMNS`: one row per (user, rank), rank 1 = best, ties broken by lower
     item id, items the user rated in training excluded unless ``exclude_seen=False``; ``fallback``
     flags slots filled without evidence for that user (unknown user, popularity filler).
+    ``user_ids=None`` means every user the model was fitted on; ``n=None`` the model's own list
+    length (its ``n`` parameter when it has one, else 10); ``candidates`` (item ids) restricts the
+    items that may be listed. A user with fewer eligible items gets a shorter list.
     """
 
-    def recommend(self, user_ids, n: int = 10, *, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
+    default_n: int = 10
+
+    def _list_length(self, n) -> int:
+        if n is None:
+            n = getattr(self, "n", self.default_n)
+        return check_count(n, "n (list length)")
+
+    def recommend(
+        self, user_ids=None, n: int | None = None, *, exclude_seen: bool = True, candidates=None
+    ) -> pd.DataFrame:
         raise NotImplementedError  # pragma: no cover - interface
