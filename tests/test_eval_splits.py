@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.eval.splits import cached_splits, load_splits, make_splits, save_splits, split_path
+from recsys.errors import InvalidParameter, StorageError
+from recsys.eval.splits import cached_splits, load_splits, make_splits, per_user_split, save_splits, split_path
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_save_load_roundtrip_and_fingerprint(ratings, tmp_path):
     changed = ratings.assign(rating=ratings.rating.where(ratings.index != 0, 5.0 if ratings.rating[0] != 5 else 1.0))
     with pytest.raises(ValueError, match="other ratings"):
         load_splits(path, changed)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(StorageError, match="no saved split"):
         load_splits(tmp_path / "missing.npz", ratings)
 
 
@@ -95,5 +96,37 @@ def test_bad_parameters_are_rejected(ratings):
         make_splits(ratings, "temporal")
     with pytest.raises(ValueError, match="test_size"):
         make_splits(ratings, "holdout", test_size=1.5)
-    with pytest.raises(ValueError, match="n_folds"):
+    with pytest.raises(InvalidParameter, match="n_folds must be an integer >= 2"):
         make_splits(ratings, "kfold", n_folds=1)
+    with pytest.raises(InvalidParameter, match="n_folds must be an integer >= 2, got 2.5"):
+        make_splits(ratings, "kfold", n_folds=2.5)
+
+
+def test_cached_splits_replaces_an_unreadable_or_foreign_file(ratings, isolated_cache, caplog):
+    path = split_path("toy", "holdout", seed=0, test_size=0.2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not an npz")
+    with caplog.at_level("INFO", logger="recsys.eval.splits"):
+        splits = cached_splits(ratings, "toy", "holdout", seed=0)
+    assert "unreadable" in caplog.text and "made and saved" in caplog.text
+    assert np.array_equal(splits[0].test_positions, make_splits(ratings, "holdout", seed=0)[0].test_positions)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="recsys.eval.splits"):
+        cached_splits(ratings, "toy", "holdout", seed=0)
+    assert "split loaded" in caplog.text
+    other = ratings.assign(rating=6 - ratings.rating)  # same name, other ratings: made again, not reused
+    caplog.clear()
+    with caplog.at_level("INFO", logger="recsys.eval.splits"):
+        cached_splits(other, "toy", "holdout", seed=0)
+    assert "other ratings" in caplog.text and "made and saved" in caplog.text
+
+
+def test_per_user_split_is_the_saved_per_user_split(ratings, isolated_cache):
+    train, test = per_user_split(ratings, test_size=0.2, seed=3)
+    fold = make_splits(ratings, "per_user", seed=3, test_size=0.2)[0]
+    pd.testing.assert_frame_equal(train, fold.train)
+    pd.testing.assert_frame_equal(test, fold.test)
+    saved_train, saved_test = per_user_split(ratings, test_size=0.2, seed=3, dataset_name="toy")
+    assert split_path("toy", "per_user", seed=3, test_size=0.2).exists()
+    pd.testing.assert_frame_equal(saved_test, fold.test)
+    assert not per_user_split(ratings, test_size=0.2, seed=4)[1].equals(test)

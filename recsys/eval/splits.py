@@ -19,14 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recsys.cache import atomic_save
 from recsys.config import cache_dir
-from recsys.models.base import check_ratings_frame
+from recsys.errors import InvalidInput, InvalidParameter, StorageError
+from recsys.models.base import check_count, check_ratings_frame
+
+logger = logging.getLogger(__name__)
 
 SPLIT_KINDS = ("holdout", "kfold", "per_user", "cold_items")
 
@@ -72,29 +78,30 @@ def ratings_fingerprint(ratings: pd.DataFrame) -> str:
 
 
 def _check_share(value: float, what: str) -> float:
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"{what} must be between 0 and 1 (exclusive), got {value!r}") from None
     if not 0.0 < value < 1.0:
-        raise ValueError(f"{what} must be between 0 and 1 (exclusive), got {value}")
+        raise InvalidParameter(f"{what} must be between 0 and 1 (exclusive), got {value}")
     return value
 
 
 def _check_folds(n_folds: int) -> int:
-    if int(n_folds) != n_folds or n_folds < 2:
-        raise ValueError(f"n_folds must be an integer >= 2, got {n_folds}")
-    return int(n_folds)
+    return check_count(n_folds, "n_folds", minimum=2)
 
 
 def _holdout(ratings, rng, test_size):
     n_test = int(round(len(ratings) * _check_share(test_size, "test_size")))
     if not 0 < n_test < len(ratings):
-        raise ValueError(f"test_size {test_size} leaves an empty train or test set for {len(ratings)} ratings")
+        raise InvalidParameter(f"test_size {test_size} leaves an empty train or test set for {len(ratings)} ratings")
     return [np.sort(rng.permutation(len(ratings))[:n_test])], [None]
 
 
 def _kfold(ratings, rng, n_folds):
     n_folds = _check_folds(n_folds)
     if len(ratings) < n_folds:
-        raise ValueError(f"{len(ratings)} ratings cannot fill {n_folds} folds")
+        raise InvalidParameter(f"{len(ratings)} ratings cannot fill {n_folds} folds")
     permutation = rng.permutation(len(ratings))
     return [np.sort(part) for part in np.array_split(permutation, n_folds)], [None] * n_folds
 
@@ -120,7 +127,7 @@ def _cold_items(ratings, rng, item_share, n_folds):
     if n_folds is None or n_folds == 1:
         n_cold = int(round(len(items) * _check_share(item_share, "item_share")))
         if not 0 < n_cold < len(items):
-            raise ValueError(f"item_share {item_share} holds out no item or every item of {len(items)}")
+            raise InvalidParameter(f"item_share {item_share} holds out no item or every item of {len(items)}")
         groups = [permuted[:n_cold]]
     else:
         groups = np.array_split(permuted, _check_folds(n_folds))
@@ -153,7 +160,8 @@ def make_splits(
         params = {"seed": seed, "item_share": item_share, "n_folds": n_folds or 1}
         positions, cold = _cold_items(ratings, rng, item_share, n_folds)
     else:
-        raise ValueError(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
+        raise InvalidParameter(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
+    logger.debug("made a %s split %s (%d folds) of %d ratings", kind, params, len(positions), len(ratings))
     return _assemble(ratings, kind, params, ratings_fingerprint(ratings), positions, cold)
 
 
@@ -176,16 +184,14 @@ def _assemble(ratings, kind, params, fingerprint, positions, cold) -> Splits:
 
 # ---- persistence ------------------------------------------------------------------------------
 def save_splits(splits: Splits, path: str | Path) -> Path:
+    """Write `splits` as an .npz atomically (an interrupted save never leaves a half-written split)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"test_{fold.fold}": fold.test_positions for fold in splits}
     arrays.update({f"cold_{fold.fold}": fold.cold_items for fold in splits if fold.cold_items is not None})
     header = json.dumps(
         {"kind": splits.kind, "params": splits.params, "fingerprint": splits.fingerprint, "n_folds": len(splits)}
     )
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, header=np.array(header), **arrays)
-    tmp.replace(path)  # atomic: an interrupted save never leaves a half-written split
+    atomic_save(path, lambda tmp: np.savez_compressed(tmp, header=np.array(header), **arrays))
     return path
 
 
@@ -193,14 +199,14 @@ def load_splits(path: str | Path, ratings: pd.DataFrame) -> Splits:
     """Re-create the folds of a saved split on `ratings`; refuses ratings with another fingerprint."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no saved split at {path}")
+        raise StorageError(f"no saved split at {path}")
     with np.load(path, allow_pickle=False) as stored:
         header = json.loads(str(stored["header"]))
         positions = [stored[f"test_{number}"] for number in range(header["n_folds"])]
         cold = [stored[f"cold_{n}"] if f"cold_{n}" in stored.files else None for n in range(header["n_folds"])]
     fingerprint = ratings_fingerprint(ratings)
     if fingerprint != header["fingerprint"]:
-        raise ValueError(
+        raise InvalidInput(
             f"split {path.name} was made for other ratings (fingerprint {header['fingerprint']}, "
             f"these ratings {fingerprint}); make a new split"
         )
@@ -221,7 +227,11 @@ def cached_splits(
     n_folds: int | None = None,
     item_share: float = 0.2,
 ) -> Splits:
-    """The saved split for these settings if it exists for these ratings, else a new one (saved)."""
+    """The saved split for these settings if it exists for these ratings, else a new one (saved).
+
+    A saved split of the same name made for other ratings (the dataset changed) or unreadable is
+    replaced, with a logged note; a cache folder that cannot be written only costs the saving.
+    """
     relevant = {
         "holdout": {"seed": seed, "test_size": test_size},
         "kfold": {"seed": seed, "n_folds": n_folds or 5},
@@ -229,13 +239,40 @@ def cached_splits(
         "cold_items": {"seed": seed, "item_share": item_share, "n_folds": n_folds or 1},
     }
     if kind not in relevant:
-        raise ValueError(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
+        raise InvalidParameter(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
     path = split_path(dataset_name, kind, **relevant[kind])
     if path.exists():
         try:
-            return load_splits(path, ratings)
-        except ValueError:
-            pass  # the dataset changed under this name: make and save a fresh split below
+            splits = load_splits(path, ratings)
+        except InvalidInput as exc:
+            logger.info("split %s: %s", path.name, exc)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            logger.warning("split %s is unreadable (%s): making it again", path, exc)
+        else:
+            logger.info("split loaded: %s (%s %s)", path.name, kind, relevant[kind])
+            return splits
     splits = make_splits(ratings, kind, seed=seed, test_size=test_size, n_folds=n_folds, item_share=item_share)
-    save_splits(splits, path)
+    try:
+        save_splits(splits, path)
+    except StorageError as exc:
+        logger.warning("split made but not saved (%s): it is remade on the next run", exc.user_message())
+    else:
+        logger.info("split made and saved: %s (%s %s)", path.name, kind, relevant[kind])
     return splits
+
+
+def per_user_split(
+    ratings: pd.DataFrame, test_size: float = 0.2, seed: int = 0, dataset_name: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) of the project's per-user holdout: the one split of the top-N study, the
+    Recommend page and the group evaluation (Audience page, `audience-eval`).
+
+    With a dataset name the split is the saved one (checked against the ratings' fingerprint),
+    else it is made fresh; both are the same for the same seed.
+    """
+    if dataset_name:
+        splits = cached_splits(ratings, dataset_name, "per_user", seed=seed, test_size=test_size)
+    else:
+        splits = make_splits(ratings, "per_user", seed=seed, test_size=test_size)
+    fold = splits[0]
+    return fold.train, fold.test
