@@ -32,9 +32,9 @@ def main() -> None:
     from skimage import data
 
     from recsys.data import load_dataset
+    from recsys.eval.groups import evaluate_groups
     from recsys.faces.detect import nms
     from recsys.faces.pipeline import AudienceAnalyzer
-    from recsys.models.groups import evaluate_groups
 
     start = time.perf_counter()
     analyzer = AudienceAnalyzer()

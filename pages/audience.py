@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import ui
+from recsys.eval import groups as group_eval
 from recsys.faces import pipeline
 from recsys.models import groups
 from recsys.viz import audience as viz
@@ -35,7 +36,7 @@ def recommender(token: str, _dataset):
 @st.cache_data(show_spinner="Evaluating the group recommender on a held-out split…", max_entries=4)
 def evaluation(token: str, _dataset, _clusters):
     # Genre clusters depend on genres only, so the fitted ones are reused: same numbers as the CLI.
-    return groups.evaluate_groups(
+    return group_eval.evaluate_groups(
         _dataset, n=EVAL_N, test_fraction=EVAL_TEST_FRACTION, seed=EVAL_SEED, clusters=_clusters
     )
 
@@ -185,7 +186,7 @@ else:
 
     emotion = None if emotion_choice == "(none)" else emotion_choice
     try:
-        rec = model.recommend(face.age_band, face.gender, emotion, n=10, emotion_table=emotion_table)
+        rec = model.recommend_group(face.age_band, face.gender, emotion, n=10, emotion_table=emotion_table)
     except ValueError as exc:
         st.error(str(exc))
         st.stop()

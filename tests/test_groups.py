@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.errors import InvalidParameter, NotFittedError
+from recsys.eval import groups as group_eval
+from recsys.eval.splits import per_user_split
 from recsys.models import groups
-from recsys.models.groups import GroupRecommender, age_band, knee_of
+from recsys.models.base import TOPN_COLUMNS, clone
+from recsys.models.groups import GenreClusters, GroupRecommender, age_band, knee_of
 
 GENRES = ["Action", "Comedy", "Drama", "Romance", "Sci-Fi", "Horror"]
 
@@ -103,7 +107,7 @@ def test_clusters_recover_planted_genre_families(planted):
 def test_each_group_gets_its_planted_favourite_family(planted):
     model, _, _, _, family_of = planted
     for band, gender, family in (("15-24", "F", 2), ("48-55", "M", 0), ("25-37", "M", 1)):
-        rec = model.recommend(band, gender, n=10)
+        rec = model.recommend_group(band, gender, n=10)
         assert (rec.age_band, rec.gender, rec.widened) == (band, gender, False)
         assert len(rec.items) == 10
         assert {family_of[i] for i in rec.items["item_id"]} == {family}
@@ -113,21 +117,21 @@ def test_each_group_gets_its_planted_favourite_family(planted):
 
 def test_unknown_group_is_widened_and_new_faces_still_get_a_list(planted):
     model = planted[0]
-    rec = model.recommend("8-14", "F", n=5)  # nobody that young in the data
+    rec = model.recommend_group("8-14", "F", n=5)  # nobody that young in the data
     assert rec.widened and rec.age_band is None and rec.gender is None
     assert len(rec.items) == 5
 
 
 def test_emotion_table_changes_the_favoured_cluster(planted):
     model, _, _, _, family_of = planted
-    neutral = model.recommend("25-37", "M", n=5)
+    neutral = model.recommend_group("25-37", "M", n=5)
     assert {family_of[i] for i in neutral.items["item_id"]} == {1}
     # An edited table that strongly favours Horror for "angry" moves this Comedy-loving group from its
     # plain Comedy cluster to the Comedy+Horror cluster it also likes.
     table = {**groups.EMOTION_GENRE_PREFERENCES, "angry": {"Horror": 50.0}}
     model = GroupRecommender(n_clusters=6, n_components=3).fit(*planted[1:4])
-    neutral = model.recommend("25-37", "M", n=5)
-    angry = model.recommend("25-37", "M", "angry", n=5, emotion_table=table)
+    neutral = model.recommend_group("25-37", "M", n=5)
+    angry = model.recommend_group("25-37", "M", "angry", n=5, emotion_table=table)
     assert angry.emotion == "angry"
     assert angry.cluster_votes.idxmax() != neutral.cluster_votes.idxmax()
     genres = planted[3]
@@ -140,25 +144,54 @@ def test_emotion_table_changes_the_favoured_cluster(planted):
 def test_bad_arguments_name_the_problem(planted):
     model, ratings, users, genres, _ = planted
     with pytest.raises(ValueError, match="emotion"):
-        model.recommend("25-37", "M", "bored")
+        model.recommend_group("25-37", "M", "bored")
     with pytest.raises(ValueError, match="age band"):
-        model.recommend("30-40", "M")
+        model.recommend_group("30-40", "M")
     with pytest.raises(ValueError, match="gender"):
-        model.recommend("25-37", "X")
+        model.recommend_group("25-37", "X")
     with pytest.raises(ValueError, match="columns"):
         GroupRecommender().fit(ratings.drop(columns="rating"), users, genres)
     with pytest.raises(ValueError, match="ages and genders"):
         GroupRecommender().fit(ratings, users.drop(columns="age"), genres)
+    with pytest.raises(NotFittedError, match="GenreClusters is not fitted yet"):
+        GenreClusters().composition(genres)
+    with pytest.raises(NotFittedError, match="GroupRecommender is not fitted yet"):
+        GroupRecommender().recommend([1])
+    with pytest.raises(InvalidParameter, match="min_group_size must be a positive integer, got 2.5"):
+        GroupRecommender(min_group_size=2.5)
 
 
-def test_per_user_holdout_is_seeded_disjoint_and_twenty_percent(planted):
+def test_group_evaluation_uses_the_shared_per_user_split(planted):
     ratings = planted[1]
-    train, test = groups.per_user_holdout(ratings, 0.2, seed=3)
-    again_train, again_test = groups.per_user_holdout(ratings, 0.2, seed=3)
+    train, test = per_user_split(ratings, 0.2, seed=3)
+    again_train, again_test = per_user_split(ratings, 0.2, seed=3)
     assert train.equals(again_train) and test.equals(again_test)
     assert len(train) + len(test) == len(ratings)
     assert not set(zip(train.user_id, train.item_id)) & set(zip(test.user_id, test.item_id))
     assert (test.groupby("user_id").size() == 8).all()  # 20% of 40 ratings each
+
+
+def test_recommend_gives_each_user_their_groups_list_minus_what_they_rated(planted):
+    model, ratings, _, _, family_of = planted
+    lists = model.recommend([1, 21, 41, 999], n=5)
+    assert lists.columns.tolist() == TOPN_COLUMNS
+    for user, rows in lists.groupby("user_id"):
+        assert rows["rank"].tolist() == [1, 2, 3, 4, 5]
+        assert not set(rows["item_id"]) & set(ratings.loc[ratings.user_id == user, "item_id"])
+    # user 1 is a young woman: her list is her group's list without the movies she rated
+    group = model.recommend_group("15-24", "F", n=90).items["item_id"].tolist()
+    seen = set(ratings.loc[ratings.user_id == 1, "item_id"])
+    assert lists.loc[lists.user_id == 1, "item_id"].tolist() == [i for i in group if i not in seen][:5]
+    assert {family_of[i] for i in lists.loc[lists.user_id == 1, "item_id"]} == {2}
+    # an unknown user gets everybody's list, flagged as fallback; grouped users are not flagged
+    assert lists.loc[lists.user_id == 999, "fallback"].all()
+    assert not lists.loc[lists.user_id != 999, "fallback"].any()
+    # orderings: the ablation and the benchmark are the same interface with another `ordering`
+    popular = clone(model, ordering="popular").fit(*planted[1:4]).recommend([1], n=3, exclude_seen=False)
+    counts = ratings[ratings.user_id.isin(model.members("15-24", "F"))].groupby("item_id").size()
+    assert popular["score"].tolist() == sorted(counts, reverse=True)[:3]
+    with pytest.raises(InvalidParameter, match="ordering must be one of"):
+        GroupRecommender(ordering="random")
 
 
 # ---- ML-100K evaluation ------------------------------------------------------------------------------
@@ -170,13 +203,18 @@ def ml100k(shared_data_dir):
 
 
 @pytest.fixture(scope="module")
-def ml100k_table(ml100k):
-    return groups.evaluate_groups(ml100k, n=10, test_fraction=0.2, seed=0)
+def ml100k_clusters(ml100k):
+    return GenreClusters(random_state=0).fit(ml100k.genres)  # what evaluate_groups fits at seed 0
+
+
+@pytest.fixture(scope="module")
+def ml100k_table(ml100k, ml100k_clusters):
+    return group_eval.evaluate_groups(ml100k, n=10, test_fraction=0.2, seed=0, clusters=ml100k_clusters)
 
 
 def test_ml100k_evaluation_table(ml100k_table):
     table = ml100k_table
-    assert set(table["method"]) == set(groups.METHODS)
+    assert set(table["method"]) == set(group_eval.METHODS)
     bands = table.loc[table["facet"] == "age band", "group"].unique().tolist()
     assert {"8-14", "15-24", "25-37", "38-47"} <= set(bands)
     assert set(table.loc[table["facet"] == "gender", "group"]) == {"F", "M"}
@@ -190,6 +228,22 @@ def test_ml100k_evaluation_table(ml100k_table):
     assert (overall["precision"] > 0.03).all()
     f1 = 2 * table["precision"] * table["recall"] / (table["precision"] + table["recall"])
     assert np.allclose(table["f1"], f1.fillna(0))
+
+
+def test_ml100k_evaluation_is_on_the_shared_per_user_split(ml100k, ml100k_table, ml100k_clusters):
+    """The Audience evaluation, the Recommend page and the top-N study split ML-100K the same way."""
+    from recsys.eval.topn_study import per_user_split as study_split
+
+    train, test = per_user_split(ml100k.ratings, 0.2, seed=0, dataset_name=ml100k.name)
+    assert test.equals(study_split(ml100k.ratings, 0.2, seed=0, dataset_name=ml100k.name)[1])
+    liked = test[test["rating"] >= 4].groupby("user_id")["item_id"].agg(set)
+    model = GroupRecommender(random_state=0).fit(train, ml100k.users, ml100k.genres, clusters=ml100k_clusters)
+    users = model.groups_.index[model.groups_.index.isin(liked.index)]
+    lists = model.recommend(users, 10).groupby("user_id")["item_id"].agg(list)
+    precision = np.mean([len(set(lists.get(u, [])) & liked[u]) / 10 for u in users])
+    overall = ml100k_table[ml100k_table["facet"] == "all"].set_index("method")
+    assert overall.loc["group recommender", "n_users"] == len(users)
+    assert overall.loc["group recommender", "precision"] == pytest.approx(precision)
 
 
 def test_cli_prints_the_same_numbers(ml100k_table, shared_data_dir, capsys):
@@ -208,7 +262,7 @@ def test_figures_show_the_table_and_the_chosen_k(ml100k_table, planted):
     from recsys.viz.audience import cluster_composition_figure, elbow_figure, evaluation_bars
 
     fig = evaluation_bars(ml100k_table, "age band")
-    assert {trace.name for trace in fig.data} == set(groups.METHODS)
+    assert {trace.name for trace in fig.data} == set(group_eval.METHODS)
     assert len(fig.data) == 9  # three methods x three metrics (precision, recall, F1)
     f1_group = [t for t in fig.data if t.name == "group recommender" and t.xaxis == "x3"][0]
     expected = ml100k_table[(ml100k_table["facet"] == "age band") & (ml100k_table["method"] == "group recommender")]

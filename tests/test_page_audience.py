@@ -38,7 +38,7 @@ def page(shared_data_dir):
 
 def test_page_shows_model_and_the_cli_evaluation_numbers(page, shared_data_dir):
     from recsys.data import load_dataset
-    from recsys.models.groups import evaluate_groups
+    from recsys.eval.groups import evaluate_groups
 
     assert "Balfaqih" in " ".join(c.value for c in page.caption)
     assert any("Take a snapshot" in i.value for i in page.info)

@@ -22,15 +22,35 @@ Pipeline (the paper's Fig. 3 and Fig. 4):
    unit of genre preference); if the cluster runs out, the next most represented cluster follows.
 
 A group with fewer than `min_group_size` members (e.g. female raters under 8 in ML-100K) is widened
-to its age band, then to everybody; `recommend` reports which group was actually used.
+to its age band, then to everybody; `recommend_group` reports which group was actually used.
+
+Two ways to ask: `recommend_group(age_band, gender, emotion)` for a face (no rating history
+needed), and `recommend(user_ids, n)`, the project's one top-N interface (`TopNRecommender`): each
+known user gets their group's list minus what they rated. `ordering` chooses the list: the paper's
+favoured cluster first ("favoured_cluster"), the same SVD scores over all clusters
+("all_clusters", an ablation) or the group's most rated movies ("popular", the paper's benchmark).
+The evaluation lives in `recsys.eval.groups`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from recsys.errors import InvalidInput, InvalidParameter
+from recsys.models.base import (
+    BaseEstimator,
+    TopNRecommender,
+    check_choice,
+    check_count,
+    check_is_fitted,
+    check_positive,
+    check_ratings_frame,
+    empty_topn,
+    topn_frame,
+)
 
 # (low, high inclusive, label). The paper's four bands plus the remaining ages as their own bands.
 AGE_BANDS: tuple[tuple[int, int, str], ...] = (
@@ -79,23 +99,23 @@ EMOTION_GENRE_PREFERENCES: dict[str, dict[str, float]] = {
 
 
 def age_band(age) -> str:
-    """Label of the band holding `age` (years); ValueError for a missing or implausible age."""
+    """Label of the band holding `age` (years); InvalidInput for a missing or implausible age."""
     if age is None or pd.isna(age):
-        raise ValueError("age is missing")
+        raise InvalidInput("age is missing")
     age = float(age)
     if not 0 <= age <= 200:
-        raise ValueError(f"age {age} is implausible")
+        raise InvalidInput(f"age {age} is implausible")
     for _low, high, label in AGE_BANDS:
         if age < high + 1:
             return label
-    raise ValueError(f"age {age} is outside every band")  # pragma: no cover - bands cover 0..200
+    raise AssertionError(f"age {age} is outside every band")  # pragma: no cover - bands cover 0..200
 
 
 def _check_emotion(emotion: str | None, table: dict) -> str | None:
     if emotion is None:
         return None
     if emotion not in table:
-        raise ValueError(f"unknown emotion {emotion!r}; the preference table knows {sorted(table)}")
+        raise InvalidParameter(f"unknown emotion {emotion!r}; the preference table knows {sorted(table)}")
     return emotion
 
 
@@ -109,7 +129,7 @@ def elbow_curve(genres: pd.DataFrame, k_range=range(2, 21), random_state: int = 
     distinct = len(np.unique(X, axis=0))
     ks = [k for k in k_range if 1 <= k <= distinct]
     if not ks:
-        raise ValueError(f"no k in {list(k_range)} fits {len(X)} movies")
+        raise InvalidInput(f"no k in {list(k_range)} fits {len(X)} movies")
     with _single_threaded():
         wcss = [KMeans(k, n_init=n_init, random_state=random_state).fit(X).inertia_ for k in ks]
     return pd.DataFrame({"k": ks, "wcss": np.asarray(wcss, dtype=float)})
@@ -129,36 +149,60 @@ def knee_of(curve: pd.DataFrame) -> int:
     return int(k[int(np.argmax(distance))])
 
 
+_THREADPOOLS = None
+
+
 def _single_threaded():
     """These problems are tiny (1,682 x 19); OpenMP/BLAS thread pools only add overhead and, on a
-    busy machine, oversubscription made k-means 15x slower. One thread keeps timings predictable."""
-    from threadpoolctl import threadpool_limits
+    busy machine, oversubscription made k-means 15x slower. One thread keeps timings predictable.
+    The thread pools are found once (a fresh ``threadpool_limits`` rescans the libraries: ~10 ms)."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1)
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1)
+
+
+def _check_k_range(k_range) -> None:
+    if not (isinstance(k_range, (tuple, list)) and len(k_range) == 2):
+        raise InvalidParameter(f"k_range must be a (lowest, highest) pair of cluster counts, got {k_range!r}")
+    low = check_count(k_range[0], "k_range[0]")
+    high = check_count(k_range[1], "k_range[1]")
+    if high < low:
+        raise InvalidParameter(f"k_range must run from low to high, got {tuple(k_range)}")
 
 
 def _genre_matrix(genres: pd.DataFrame) -> np.ndarray:
     if genres is None or genres.empty:
-        raise ValueError("the dataset has no genre table to cluster")
+        raise InvalidInput("the dataset has no genre table to cluster")
     return genres.to_numpy(dtype=np.float64)
 
 
-@dataclass
-class GenreClusters:
-    """k-means over genre vectors. `n_clusters=None` picks k by the knee of the elbow curve."""
+class GenreClusters(BaseEstimator):
+    """k-means over genre vectors. `n_clusters=None` picks k by the knee of the elbow curve.
 
-    n_clusters: int | None = None
-    k_range: tuple[int, int] = (2, 20)
-    random_state: int = 0
-    n_init: int = 4
-    elbow_: pd.DataFrame | None = field(default=None, init=False)
-    k_: int | None = field(default=None, init=False)
-    labels_: pd.Series | None = field(default=None, init=False)
-    centers_: pd.DataFrame | None = field(default=None, init=False)
+    Learned: ``elbow_`` (k, wcss), ``k_``, ``labels_`` (cluster per item id), ``centers_``.
+    """
+
+    def __init__(
+        self, n_clusters: int | None = None, k_range: tuple[int, int] = (2, 20), random_state: int = 0, n_init: int = 4
+    ):
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.random_state = random_state
+        self.n_init = n_init
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_count(self.n_clusters, "n_clusters", allow_none=True)
+        _check_k_range(self.k_range)
+        check_count(self.n_init, "n_init")
 
     def fit(self, genres: pd.DataFrame) -> GenreClusters:
         from sklearn.cluster import KMeans
 
+        self._validate_params()
         X = _genre_matrix(genres)
         self.elbow_ = elbow_curve(genres, range(self.k_range[0], self.k_range[1] + 1), self.random_state, self.n_init)
         self.k_ = int(self.n_clusters) if self.n_clusters else knee_of(self.elbow_)
@@ -171,6 +215,7 @@ class GenreClusters:
 
     def composition(self, genres: pd.DataFrame) -> pd.DataFrame:
         """Tidy frame: cluster, genre, share (of the cluster's movies carrying it), n_movies."""
+        check_is_fitted(self)
         rows = []
         for cluster, members in self.labels_.groupby(self.labels_):
             share = genres.loc[members.index].mean()
@@ -183,11 +228,11 @@ class GenreClusters:
 def user_groups(users: pd.DataFrame) -> pd.DataFrame:
     """users -> columns age_band, gender (index user_id); users without age/gender are dropped."""
     if users is None or not {"age", "gender"} <= set(users.columns):
-        raise ValueError("the dataset has no user ages and genders to form groups from")
+        raise InvalidInput("the dataset has no user ages and genders to form groups from")
     if "age_group" in users.columns:
         # ML-1M's "age" is only the lower bound of a coded group: "Under 18" is stored as 1, which
         # age_band() would file under "<8", and 35-44 / 45-49 straddle the paper's bands.
-        raise ValueError(
+        raise InvalidInput(
             "this dataset records age groups, not ages (e.g. ML-1M: "
             + ", ".join(sorted(users["age_group"].dropna().unique().tolist())[:7])
             + "); they do not map onto the "
@@ -202,7 +247,7 @@ def user_groups(users: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class GroupRecommendation:
-    items: pd.DataFrame  # item_id, score, predicted, cluster, rank
+    items: pd.DataFrame  # rank, item_id, score, predicted, cluster
     age_band: str | None  # group actually used (after widening)
     gender: str | None
     emotion: str | None
@@ -212,8 +257,31 @@ class GroupRecommendation:
     widened: bool
 
 
-class GroupRecommender:
-    """Fit on ratings + users + genres; `recommend(age_band, gender, emotion)` returns the top-N."""
+@dataclass
+class GroupRanking:
+    """Every candidate movie of a group in the recommender's order, with the facts behind it."""
+
+    items: pd.DataFrame  # item_id, predicted, cluster, score, cluster_rank (best first)
+    age_band: str | None  # group actually used (after widening)
+    gender: str | None
+    members: pd.Index
+    widened: bool
+    votes: pd.Series
+    emotion: str | None
+
+
+ORDERINGS = ("favoured_cluster", "all_clusters", "popular")
+
+
+class GroupRecommender(BaseEstimator, TopNRecommender):
+    """Fit on ratings + users + genres; `recommend_group(age_band, gender, emotion)` for a face,
+    `recommend(user_ids, n)` for known users (see the module docstring).
+
+    `ordering` is only read when lists are made, so ``set_params(ordering=...)`` on a fitted
+    recommender switches it without refitting (and keeps the per-group SVDs already computed).
+    With ``ordering="popular"`` ``score`` is the group's number of ratings of the movie and
+    ``predicted`` the group's mean rating of it.
+    """
 
     def __init__(
         self,
@@ -225,6 +293,7 @@ class GroupRecommender:
         emotion_weight: float = 0.25,
         emotion_table: dict[str, dict[str, float]] | None = None,
         random_state: int = 0,
+        ordering: str = "favoured_cluster",
     ):
         self.n_components = n_components
         self.like_threshold = like_threshold
@@ -234,16 +303,29 @@ class GroupRecommender:
         self.emotion_weight = emotion_weight
         self.emotion_table = emotion_table
         self.random_state = random_state
+        self.ordering = ordering
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_count(self.n_components, "n_components")
+        check_positive(self.like_threshold, "like_threshold")
+        check_count(self.n_clusters, "n_clusters", allow_none=True)
+        _check_k_range(self.k_range)
+        check_count(self.min_group_size, "min_group_size")
+        check_positive(self.emotion_weight, "emotion_weight", allow_zero=True)
+        check_choice(self.ordering, "ordering", ORDERINGS)
+        if self.emotion_table is not None and not isinstance(self.emotion_table, dict):
+            raise InvalidParameter(
+                f"emotion_table must be a dict emotion -> {{genre: weight}}, got {self.emotion_table!r}"
+            )
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(
         self, ratings: pd.DataFrame, users: pd.DataFrame, genres: pd.DataFrame, clusters: GenreClusters | None = None
     ) -> GroupRecommender:
-        missing = {"user_id", "item_id", "rating"} - set(ratings.columns)
-        if missing:
-            raise ValueError(f"ratings frame lacks columns {sorted(missing)}")
-        if ratings.empty:
-            raise ValueError("ratings frame is empty: nothing to fit")
+        """`clusters`: already fitted genre clusters to reuse (they depend on genres only)."""
+        self._validate_params()
+        check_ratings_frame(ratings)
         self.genres_ = genres
         self.clusters_ = (
             clusters
@@ -255,10 +337,11 @@ class GroupRecommender:
             ["user_id", "item_id", "rating"]
         ]
         self.table_ = self.emotion_table if self.emotion_table is not None else EMOTION_GENRE_PREFERENCES
-        self._scores_cache: dict = {}
+        self._scores_cache: dict = {}  # group members -> SVD scores: a pure memo, safe to share
         return self
 
     def members(self, age_band: str | None, gender: str | None) -> pd.Index:
+        check_is_fitted(self)
         g = self.groups_
         mask = np.ones(len(g), dtype=bool)
         if age_band is not None:
@@ -269,30 +352,35 @@ class GroupRecommender:
 
     def _resolve_group(self, age_band: str | None, gender: str | None):
         if age_band is not None and age_band not in AGE_BAND_LABELS:
-            raise ValueError(f"unknown age band {age_band!r}; expected one of {AGE_BAND_LABELS}")
+            raise InvalidParameter(f"unknown age band {age_band!r}; expected one of {AGE_BAND_LABELS}")
         if gender is not None and gender not in GENDERS:
-            raise ValueError(f"unknown gender {gender!r}; expected 'F' or 'M'")
+            raise InvalidParameter(f"unknown gender {gender!r}; expected 'F' or 'M'")
         for band, sex in ((age_band, gender), (age_band, None), (None, None)):
             members = self.members(band, sex)
             rated = self.ratings_["user_id"].isin(members).sum()
             if len(members) >= self.min_group_size and rated > 0:
                 return band, sex, members, (band, sex) != (age_band, gender)
-        raise ValueError("not enough rated users to form any group")
+        raise InvalidInput("not enough rated users to form any group")
 
     def emotion_affinity(self, emotion: str | None, table: dict | None = None) -> pd.Series:
         """Per movie: mean preference weight of its genres for `emotion` (0 without an emotion)."""
+        check_is_fitted(self)
         if emotion is None:
             return pd.Series(0.0, index=self.genres_.index)
         weights = pd.Series((table or self.table_)[emotion], dtype=float).reindex(self.genres_.columns).fillna(0.0)
         counts = self.genres_.sum(axis=1).replace(0, 1)
         return pd.Series(self.genres_.to_numpy(dtype=float) @ weights.to_numpy(), index=self.genres_.index) / counts
 
+    def _group_ratings(self, members: pd.Index) -> pd.DataFrame:
+        return self.ratings_[self.ratings_["user_id"].isin(members)]
+
     def _group_scores(self, members: pd.Index) -> tuple[pd.Series, pd.DataFrame]:
         """Mean rank-r SVD reconstruction per movie over the group, and the group's ratings."""
         key = tuple(members)
-        if key in self._scores_cache:
-            return self._scores_cache[key]
-        ratings = self.ratings_[self.ratings_["user_id"].isin(members)]
+        cached = self._scores_cache.get(key)
+        if cached is not None:
+            return cached
+        ratings = self._group_ratings(members)
         users = pd.Index(np.sort(ratings["user_id"].unique()))
         items = pd.Index(np.sort(ratings["item_id"].unique()))
         rows = users.get_indexer(ratings["user_id"])
@@ -303,13 +391,15 @@ class GroupRecommender:
         centred = np.zeros((len(users), len(items)))
         centred[rows, cols] = values - means[rows]
         rank = max(1, min(self.n_components, min(centred.shape) - 1)) if min(centred.shape) > 1 else 1
-        U, s, Vt = np.linalg.svd(centred, full_matrices=False)
+        with _single_threaded():  # small matrices: BLAS threads only oversubscribe a busy machine
+            U, s, Vt = np.linalg.svd(centred, full_matrices=False)
         recon = (U[:, :rank] * s[:rank]) @ Vt[:rank] + means[:, None]
         scores = pd.Series(recon.mean(axis=0), index=items, name="predicted")
         self._scores_cache[key] = (scores, ratings)
         return scores, ratings
 
     def cluster_votes(self, ratings: pd.DataFrame, emotion: str | None = None, table: dict | None = None) -> pd.Series:
+        check_is_fitted(self)
         liked = ratings.loc[ratings["rating"] >= self.like_threshold, "item_id"]
         clusters = self.clusters_.labels_.reindex(liked.to_numpy())
         weights = np.ones(len(liked))
@@ -318,17 +408,22 @@ class GroupRecommender:
         votes = pd.Series(weights, index=clusters.to_numpy()).groupby(level=0).sum()
         return votes.reindex(range(self.clusters_.k_), fill_value=0.0).rename("votes")
 
-    def ranking(
+    def group_ranking(
         self, age_band: str | None, gender: str | None, emotion: str | None = None, emotion_table: dict | None = None
-    ):
-        """Full ordering of the group's candidate movies (favoured cluster first) + group facts.
+    ) -> GroupRanking:
+        """Full ordering of the group's candidate movies by `ordering`, with the group facts.
 
         `emotion_table` overrides the fitted emotion -> genre table for this call (the page's editor).
         """
+        check_is_fitted(self)
         table = emotion_table or self.table_
         emotion = _check_emotion(emotion, table)
         band, sex, members, widened = self._resolve_group(age_band, gender)
-        scores, ratings = self._group_scores(members)
+        if self.ordering == "popular":  # no SVD needed: the group's rating counts alone
+            ratings = self._group_ratings(members)
+            scores = pd.Series(np.nan, index=pd.Index(np.sort(ratings["item_id"].unique())), name="predicted")
+        else:
+            scores, ratings = self._group_scores(members)
         votes = self.cluster_votes(ratings, emotion, table)
         cluster_order = votes.sort_values(ascending=False, kind="stable").index
         cluster_rank = pd.Series(np.arange(len(cluster_order)), index=cluster_order)
@@ -340,12 +435,20 @@ class GroupRecommender:
                 self.emotion_weight * self.emotion_affinity(emotion, table).reindex(frame["item_id"]).to_numpy()
             )
         frame["cluster_rank"] = cluster_rank.reindex(frame["cluster"]).to_numpy()
-        frame = frame.sort_values(
-            ["cluster_rank", "score", "item_id"], ascending=[True, False, True], kind="stable"
-        ).reset_index(drop=True)
-        return frame, band, sex, members, widened, votes, emotion
+        if self.ordering == "favoured_cluster":
+            keys, ascending = ["cluster_rank", "score", "item_id"], [True, False, True]
+        elif self.ordering == "all_clusters":
+            keys, ascending = ["score", "item_id"], [False, True]
+        else:  # "popular": the group's most rated movies (ties: mean rating, then id)
+            stats = ratings.groupby("item_id")["rating"].agg(["size", "mean"])
+            frame["score"] = stats["size"].reindex(frame["item_id"]).to_numpy(dtype=np.float64)
+            frame["predicted"] = frame["_mean"] = stats["mean"].reindex(frame["item_id"]).to_numpy()
+            keys, ascending = ["score", "_mean", "item_id"], [False, False, True]
+        frame = frame.sort_values(keys, ascending=ascending, kind="stable").reset_index(drop=True)
+        frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+        return GroupRanking(frame, band, sex, members, widened, votes, emotion)
 
-    def recommend(
+    def recommend_group(
         self,
         age_band: str | None,
         gender: str | None,
@@ -355,146 +458,61 @@ class GroupRecommender:
         emotion_table: dict | None = None,
     ) -> GroupRecommendation:
         """Top-n for a group (works for a new face: no rating history needed)."""
-        frame, band, sex, members, widened, votes, emotion = self.ranking(age_band, gender, emotion, emotion_table)
+        n = check_count(n, "n (list length)")
+        ranking = self.group_ranking(age_band, gender, emotion, emotion_table)
+        frame = ranking.items
         if len(exclude):
             frame = frame[~frame["item_id"].isin(list(exclude))]
         top = frame.head(n).reset_index(drop=True)
         top["rank"] = np.arange(1, len(top) + 1)
         return GroupRecommendation(
             items=top[["rank", "item_id", "score", "predicted", "cluster"]],
-            age_band=band,
-            gender=sex,
-            emotion=emotion,
-            favoured_cluster=int(votes.idxmax()),
-            cluster_votes=votes,
-            n_members=len(members),
-            widened=widened,
+            age_band=ranking.age_band,
+            gender=ranking.gender,
+            emotion=ranking.emotion,
+            favoured_cluster=int(ranking.votes.idxmax()),
+            cluster_votes=ranking.votes,
+            n_members=len(ranking.members),
+            widened=ranking.widened,
         )
 
-    def popular(self, age_band: str | None, gender: str | None) -> pd.Series:
-        """Benchmark ordering: movies by number of ratings from the group (ties: mean rating, id)."""
-        band, sex, members, _ = self._resolve_group(age_band, gender)
-        ratings = self.ratings_[self.ratings_["user_id"].isin(members)]
-        stats = ratings.groupby("item_id")["rating"].agg(["size", "mean"]).reset_index()
-        stats = stats.sort_values(["size", "mean", "item_id"], ascending=[False, False, True], kind="stable")
-        return stats["item_id"].reset_index(drop=True)
+    def recommend(
+        self, user_ids=None, n: int | None = None, *, exclude_seen: bool = True, candidates=None
+    ) -> pd.DataFrame:
+        """Each user's group list (age band x gender, no emotion) as the top-N frame.
 
-
-# ---- evaluation --------------------------------------------------------------------------------
-def per_user_holdout(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0):
-    """Seeded split: each user's ratings are shuffled and round(20%) of them held out (>= 1 if the
-    user has >= 2 ratings)."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(ratings))
-    shuffled = ratings.iloc[order]
-    position = shuffled.groupby("user_id").cumcount().to_numpy()
-    sizes = shuffled.groupby("user_id")["user_id"].transform("size").to_numpy()
-    n_test = np.where(sizes >= 2, np.maximum(1, np.round(sizes * test_fraction)), 0)
-    is_test = position < n_test
-    return shuffled[~is_test].sort_index(), shuffled[is_test].sort_index()
-
-
-METHOD_GROUP = "group recommender"
-METHOD_POPULAR = "popular in group"
-METHOD_ALL_CLUSTERS = "group SVD, all clusters"
-METHODS = (METHOD_GROUP, METHOD_ALL_CLUSTERS, METHOD_POPULAR)
-
-
-def _metrics(lists: dict[int, list], relevant: dict[int, set], n: int) -> pd.DataFrame:
-    from recsys.eval.ranking_metrics import precision_at_n, recall_at_n
-
-    rows = []
-    for user, items in lists.items():
-        rel = relevant[user]
-        rows.append({"user_id": user, "precision": precision_at_n(items, rel, n), "recall": recall_at_n(items, rel, n)})
-    return pd.DataFrame(rows)
-
-
-def evaluate_groups(
-    dataset,
-    n: int = 10,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    like_threshold: float = 4.0,
-    recommender: GroupRecommender | None = None,
-    progress=None,
-    clusters: GenreClusters | None = None,
-) -> pd.DataFrame:
-    """Precision/recall/F1@n of the group recommender vs. the group's most popular movies.
-
-    Methods: METHOD_GROUP (the paper's: favoured cluster, ranked by group SVD), METHOD_POPULAR (the
-    benchmark: the group's most rated movies) and METHOD_ALL_CLUSTERS (ablation: the same SVD
-    scores over all clusters, which isolates what the cluster step contributes).
-    Split: `per_user_holdout` (seeded). Relevant = a user's held-out movies rated >= like_threshold;
-    users without any are skipped. Every method recommends the same list to every member of a
-    (age band, gender) group, minus the movies that member rated in training. Precision and recall
-    are averaged over users; F1 = harmonic mean of those averages (the paper's formula).
-    `clusters`: already fitted genre clusters to reuse (they depend on genres only, not ratings).
-    Returns a tidy frame: facet ("age band" | "gender" | "all"), group, method, precision, recall,
-    f1, n_users.
-    """
-    with _single_threaded():
-        return _evaluate_groups(dataset, n, test_fraction, seed, like_threshold, recommender, progress, clusters)
-
-
-def _evaluate_groups(dataset, n, test_fraction, seed, like_threshold, recommender, progress, clusters):
-    train, test = per_user_holdout(dataset.ratings, test_fraction, seed)
-    model = recommender or GroupRecommender(like_threshold=like_threshold, random_state=seed)
-    model.fit(train, dataset.users, dataset.genres, clusters=clusters)
-    liked = test[test["rating"] >= like_threshold]
-    relevant = liked.groupby("user_id")["item_id"].agg(set).to_dict()
-    seen = train.groupby("user_id")["item_id"].agg(set).to_dict()
-    groups = model.groups_.loc[model.groups_.index.isin(list(relevant))]
-    pairs = list(groups.groupby(["age_band", "gender"]).groups.items())
-    frames = []
-    for done, ((band, sex), users) in enumerate(pairs):
-        frame = model.ranking(band, sex)[0]
-        orders = {
-            METHOD_GROUP: frame["item_id"].tolist(),
-            # ablation: the same SVD scores without the favoured-cluster filter
-            METHOD_ALL_CLUSTERS: frame.sort_values(["score", "item_id"], ascending=[False, True], kind="stable")[
-                "item_id"
-            ].tolist(),
-            METHOD_POPULAR: model.popular(band, sex).tolist(),
-        }
-        for method, order in orders.items():
-            lists = {}
-            for user in users:
-                own = seen.get(user, set())
-                lists[user] = [i for i in order if i not in own][:n]
-            metrics = _metrics(lists, relevant, n)
-            metrics["age_band"], metrics["gender"], metrics["method"] = band, sex, method
-            frames.append(metrics)
-        if progress:
-            progress(done + 1, len(pairs), f"group {band} {sex}")
-    per_user = pd.concat(frames, ignore_index=True)
-    return summarise(per_user)
-
-
-def summarise(per_user: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    band_order = {label: i for i, label in enumerate(AGE_BAND_LABELS)}
-    for facet, column in (("age band", "age_band"), ("gender", "gender"), ("all", None)):
-        keys = per_user.groupby([column, "method"]) if column else per_user.groupby(["method"])
-        for key, part in keys:
-            group = key[0] if column else "all"
-            method = key[1] if column else key[0]
-            p, r = part["precision"].mean(), part["recall"].mean()
-            rows.append(
-                {
-                    "facet": facet,
-                    "group": group,
-                    "method": method,
-                    "precision": p,
-                    "recall": r,
-                    "f1": 0.0 if p + r == 0 else 2 * p * r / (p + r),
-                    "n_users": len(part),
-                }
-            )
-    table = pd.DataFrame(rows)
-    table["_order"] = [band_order.get(g, 100) for g in table["group"]]
-    table["_method"] = [METHODS.index(m) if m in METHODS else len(METHODS) for m in table["method"]]
-    table = table.sort_values(["facet", "_order", "group", "_method"], kind="stable")
-    return table.drop(columns=["_order", "_method"]).reset_index(drop=True)
+        Users the recommender cannot place in a group (unknown id, no age or gender) get everybody's
+        list, and ``fallback`` is True for them and for users whose group was widened (too small).
+        ``user_ids=None``: every grouped user.
+        """
+        check_is_fitted(self)
+        n = self._list_length(n)
+        users = self.groups_.index.to_numpy() if user_ids is None else np.atleast_1d(np.asarray(user_ids, np.int64))
+        if len(users) == 0:
+            return empty_topn()
+        allowed = None if candidates is None else np.asarray(list(candidates), dtype=np.int64)
+        seen = self.ratings_.groupby("user_id")["item_id"].agg(lambda items: items.to_numpy()) if exclude_seen else {}
+        placed = self.groups_.reindex(users)
+        keys = list(zip(placed["age_band"].where(placed["age_band"].notna(), None), placed["gender"]))
+        rankings: dict = {}
+        columns: dict[str, list] = {name: [] for name in ("user_id", "rank", "item_id", "score", "fallback")}
+        for user, (band, sex) in zip(users.tolist(), keys):
+            known = band is not None and isinstance(sex, str)
+            key = (band, sex) if known else (None, None)
+            if key not in rankings:
+                ranking = self.group_ranking(*key)
+                items = ranking.items
+                if allowed is not None:
+                    items = items[items["item_id"].isin(allowed)]
+                rankings[key] = (items["item_id"].to_numpy(), items["score"].to_numpy(), ranking.widened or not known)
+            item_ids, scores, fallback = rankings[key]
+            keep = np.ones(len(item_ids), dtype=bool)
+            if exclude_seen and user in seen:
+                keep = ~np.isin(item_ids, seen[user])
+            chosen = np.flatnonzero(keep)[:n]
+            columns["user_id"].append(np.full(len(chosen), user, dtype=np.int64))
+            columns["rank"].append(np.arange(1, len(chosen) + 1))
+            columns["item_id"].append(item_ids[chosen])
+            columns["score"].append(scores[chosen])
+            columns["fallback"].append(np.full(len(chosen), fallback, dtype=bool))
+        return topn_frame(*(np.concatenate(columns[name]) for name in columns))
