@@ -50,15 +50,15 @@ def fusion(token: str, cf_name: str, cf_k: int, source: str, top_m: int, split_k
         if cf_name == "biased MF":
             from recsys.models.mf import BiasedMF
 
-            cf_factory = lambda: BiasedMF(n_factors=20, n_epochs=10)  # noqa: E731
+            cf_model = BiasedMF(n_factors=20, n_epochs=10)
         else:
-            cf_factory = lambda: UserKNN(k=cf_k)  # noqa: E731
+            cf_model = UserKNN(k=cf_k)
         progress = ui.StreamlitProgress("Fitting CF and content models per fold…")
         frame = experiments.fusion_curve(
             splits,
             features,
-            cf_model=cf_factory,
-            content_model=lambda: ContentPredictor(features, top_m=top_m or None),
+            cf_model=cf_model,
+            content_model=ContentPredictor(features, top_m=top_m or None),
             progress=progress,
         )
         progress.empty()

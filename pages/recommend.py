@@ -60,8 +60,8 @@ def top_lists(token: str, source: str, profile: tuple, alpha: float, k: int) -> 
     """user id -> best MAX_N items for every user at once; a shorter N is a prefix, so changing N or
     the user redraws without recomputing."""
     model, _ = fitted(token, source, profile)
-    codes, _ = model.recommend_codes(alpha=alpha, k=k, n=MAX_N)
-    return {int(user): model.item_ids_[row[row >= 0]].tolist() for user, row in zip(model.user_ids_, codes)}
+    lists = model.recommend(n=MAX_N, alpha=alpha, k=k)
+    return {int(user): items.tolist() for user, items in lists.groupby("user_id")["item_id"]}
 
 
 def recommend_for(user_id: int, alpha: float, k: int, n: int) -> list[int]:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
+from recsys.errors import InvalidParameter
 from recsys.eval.experiments import (
     best_fusion_weight,
     cold_start_rmse,
@@ -73,13 +74,39 @@ def test_fusion_curve_endpoints_and_summary(ratings):
     assert summary.loc[summary.best & (summary.subset == "all"), "weight"].item() == best["weight"]
     cold_curve = fusion_curve(splits, features, weights=[0.0, 1.0], k=10)
     assert set(cold_curve.subset) == {"all", "cold-start"}
+    # Estimators passed in are cloned per fold, so the same numbers come from explicit templates.
+    explicit = fusion_curve(
+        (train, test),
+        features,
+        weights=[0.0, 0.5, 1.0],
+        cf_model=UserKNN(k=10),
+        content_model=ContentPredictor(features),
+    )
+    pd.testing.assert_frame_equal(explicit, curve)
+    with pytest.raises(InvalidParameter, match="must be an estimator"):
+        fusion_curve((train, test), features, cf_model=lambda: UserKNN(k=10))
+
+
+def test_rmse_vs_k_reports_fallback_share_and_refuses_fractional_k(ratings):
+    frame, _ = ratings
+    fold = make_splits(frame, "holdout", seed=0)[0]
+    result = rmse_vs_k([fold], {"ratings": None}, ks=[1, 30], similarity="pearson")
+    knn = UserKNN(similarity="pearson").fit(fold.train)
+    curve = knn.predict_k_curve(fold.test.user_id, fold.test.item_id, [1, 30])
+    assert result["fallback_share"].tolist() == pytest.approx(curve.fallback.mean(axis=1).tolist())
+    # With Pearson some users have no positively correlated co-rater of the item: flagged, not hidden.
+    assert (result["fallback_share"] > 0).all() and (result["fallback_share"] < 0.5).all()
+    with pytest.raises(InvalidParameter, match="K \\(neighbours\\) must be a positive integer, got 2.5"):
+        rmse_vs_k([fold], {"ratings": None}, ks=[2.5])
 
 
 def test_cold_start_rmse_reports_user_mean_baseline(ratings):
     frame, features = ratings
     splits = make_splits(frame, "cold_items", seed=2, n_folds=2)
-    result = cold_start_rmse(splits, {"content": lambda: ContentPredictor(features)})
+    template = ContentPredictor(features)
+    result = cold_start_rmse(splits, {"content": template})
     assert set(result.model) == {"user mean", "content"} and len(result) == 4
+    assert not hasattr(template, "user_votes_")  # each fold fitted a clone, the template is untouched
     fold = splits[0]
     means = fold.train.groupby("user_id").rating.mean()
     baseline = np.clip(fold.test.user_id.map(means).fillna(fold.train.rating.mean()), 1, 5)
@@ -89,6 +116,16 @@ def test_cold_start_rmse_reports_user_mean_baseline(ratings):
     assert result.groupby("model").rmse.mean()["content"] < result.groupby("model").rmse.mean()["user mean"]
     with pytest.raises(ValueError, match="cold-start"):
         cold_start_rmse(make_splits(frame, "kfold", n_folds=2), {})
+    # fallback_share: the user mean falls back exactly on users unseen in the fold's training data;
+    # the content model also scores those cold items whose features give some weight.
+    cold = fold.test[~fold.test.item_id.isin(fold.train.item_id)]
+    unseen_users = float((~cold.user_id.isin(fold.train.user_id)).mean())
+    shares = result.query("fold == 0").set_index("model")["fallback_share"]
+    assert shares["user mean"] == pytest.approx(unseen_users)
+    content = ContentPredictor(features).fit(fold.train).predict(cold.user_id, cold.item_id, return_fallback=True)
+    assert shares["content"] == pytest.approx(content.fallback.mean()) and shares["content"] < 0.05
+    with pytest.raises(InvalidParameter, match="must be an estimator"):
+        cold_start_rmse(splits, {"content": lambda: ContentPredictor(features)})
 
 
 def test_embedding_r2_in_sample_and_cross_validated(ratings):

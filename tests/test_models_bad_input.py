@@ -18,7 +18,7 @@ from recsys.models.hybrid import HybridUserKNN
 from recsys.models.knn import UserKNN
 from recsys.models.means import GlobalMeanPredictor, UserMeanPredictor
 from recsys.models.profiles import ProfileKNN
-from recsys.models.topn import recommend, recommend_many
+from recsys.models.topn import PredictorTopN
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_zero_ratings_are_refused_by_sparse_matrix_models(make, train):
         make().fit(shifted)
 
 
-@pytest.mark.parametrize("min_support", [-3, 1.5])
+@pytest.mark.parametrize("min_support", [-3, 1.5, 2.0])
 def test_user_knn_refuses_a_meaningless_min_support(min_support, train):
     with pytest.raises(ValueError, match="min_support must be a non-negative integer"):
         UserKNN(k=5, min_support=min_support).fit(train)
@@ -86,9 +86,9 @@ def test_mean_baselines_refuse_nan_ratings(model, train):
 
 def test_global_mean_clips_checks_lengths_and_flags_unknown_pairs(train):
     model = GlobalMeanPredictor().fit(train)
-    predictions = model.predict([1, 999, 1], [1, 1, 999])
+    predictions, fallback = model.predict([1, 999, 1], [1, 1, 999], return_fallback=True)
     np.testing.assert_allclose(predictions, train["rating"].mean())
-    assert model.last_unknown_.tolist() == [False, True, True]
+    assert fallback.tolist() == [False, True, True]
     with pytest.raises(ValueError, match="equal length"):
         model.predict([1, 2], [1])
     low_scale = GlobalMeanPredictor()
@@ -99,7 +99,8 @@ def test_global_mean_clips_checks_lengths_and_flags_unknown_pairs(train):
 
 def test_top_n_flags_lists_built_from_fallback_scores(train, features):
     model = UserKNN(k=5).fit(train)
-    lists = recommend_many(model, train, [1, 999], n=3)
+    recommender = PredictorTopN.from_fitted(model, train)
+    lists = recommender.recommend([1, 999], n=3)
     assert lists.columns.tolist() == ["user_id", "rank", "item_id", "score", "fallback"]
     unknown_user = lists[lists.user_id == 999]
     assert len(unknown_user) == 3 and unknown_user["fallback"].all()
@@ -107,16 +108,23 @@ def test_top_n_flags_lists_built_from_fallback_scores(train, features):
     # user 1 is known: its best-scored items have neighbour evidence
     assert not known_user["fallback"].all()
     # an item no one rated can only be scored by fallback for a CF model
-    single = recommend(model, train, 1, n=40, candidates=[1000])
+    single = recommender.recommend([1], n=40, candidates=[1000])
     assert single["fallback"].tolist() == [True]
-    content = ContentPredictor(features).fit(train)
-    assert not recommend(content, train, 1, n=3)["fallback"].any()
+    content = PredictorTopN(ContentPredictor(features)).fit(train)
+    assert not content.recommend([1], n=3)["fallback"].any()
 
 
-def test_fusion_reports_fallback_only_where_both_parts_fell_back(train, features):
+def test_fusion_reports_fallback_only_where_both_weighted_parts_fell_back(train, features):
     fused = LinearFusion(UserKNN(k=5), ContentPredictor(features)).fit(train)
-    fused.predict([999, 1], [1, 1])
-    assert fused.last_fallback_.tolist() == [True, False]
+    # user 999 is unknown to both parts; item 1000 is unknown to CF but has no features either
+    _, fallback = fused.predict([999, 1, 1], [1, 1, 1000], return_fallback=True)
+    assert fallback.tolist() == [True, False, True]
+    extra = ItemFeatures(np.r_[features.item_ids, 1000], np.vstack([features.matrix, features.matrix[:1]]), "more")
+    fused = LinearFusion(UserKNN(k=5), ContentPredictor(extra)).fit(train)
+    _, fallback = fused.predict([1], [1000], return_fallback=True)
+    assert fallback.tolist() == [False]  # content scores the cold item: the blend carries evidence
+    cf_only = LinearFusion(UserKNN(k=5), ContentPredictor(extra), w=1.0).fit(train)
+    assert cf_only.predict([1], [1000], return_fallback=True).fallback.tolist() == [True]  # w=1: CF alone
 
 
 def test_neighbourhood_models_refuse_dense_matrices_too_large_for_memory(monkeypatch):

@@ -6,12 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.errors import InvalidParameter
 from recsys.features.item_features import ItemFeatures
+from recsys.models.base import TOPN_COLUMNS
 from recsys.models.content import ContentPredictor
 from recsys.models.fusion import LinearFusion, fuse_predictions
 from recsys.models.knn import UserKNN
 from recsys.models.means import UserMeanPredictor
-from recsys.models.topn import recommend, recommend_many
+from recsys.models.topn import PredictorTopN
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +76,19 @@ def test_content_predictor_matches_loop(data, top_m):
 def test_content_cold_start_and_fallbacks(data):
     train, test, features = data
     model = ContentPredictor(features).fit(train)
-    got = model.predict(test.user_id, test.item_id)
+    got, fallback = model.predict(test.user_id, test.item_id, return_fallback=True)
     cold = (test.item_id == 31).to_numpy()
     no_features = (test.item_id == 999).to_numpy()
     unknown_user = (test.user_id == 77).to_numpy()
-    assert not model.last_fallback_[cold].any()  # a cold-start item with features is scored
-    assert model.last_fallback_[no_features].all() and model.last_fallback_[unknown_user].all()
+    assert not fallback[cold].any()  # a cold-start item with features is scored
+    assert fallback[no_features].all() and fallback[unknown_user].all()
     assert got[no_features][0] == pytest.approx(train[train.user_id == 2].rating.mean())
     assert got[unknown_user][0] == pytest.approx(train.rating.mean())
-    assert model.last_unknown_.tolist() == unknown_user.tolist()
-    with pytest.raises(ValueError, match="top_m"):
+    assert fallback.sum() < len(test) / 2  # most pairs are scored from the user's own ratings
+    with pytest.raises(InvalidParameter, match="top_m must be a positive integer or None, got 0"):
         ContentPredictor(features, top_m=0)
+    with pytest.raises(InvalidParameter, match="top_m must be a positive integer or None, got 3.0"):
+        ContentPredictor(features, top_m=3.0)
 
 
 def test_fusion_endpoints_and_midpoint(data):
@@ -93,20 +97,25 @@ def test_fusion_endpoints_and_midpoint(data):
     users, items = test.user_id, test.item_id
     cf_pred = cf.fit(train).predict(users, items)
     content_pred = content.fit(train).predict(users, items)
-    fused = LinearFusion(UserKNN(k=5), ContentPredictor(features), weight=0.5).fit(train)
+    fused = LinearFusion(UserKNN(k=5), ContentPredictor(features), w=0.5).fit(train)
     grid = fused.predict_weights(users, items, [0.0, 0.3, 1.0])
     np.testing.assert_allclose(grid[0], content_pred)
     np.testing.assert_allclose(grid[2], cf_pred)
     np.testing.assert_allclose(grid[1], 0.3 * cf_pred + 0.7 * content_pred)
     np.testing.assert_allclose(fused.predict(users, items), 0.5 * (cf_pred + content_pred))
+    assert not hasattr(fused.cf_model, "similarity_")  # the parameters stay unfitted: copies are fitted
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         fuse_predictions(cf_pred, content_pred, [1.5])
+    with pytest.raises(InvalidParameter, match="w \\(fusion weight\\) must be in \\[0, 1\\], got 1.5"):
+        LinearFusion(UserKNN(k=5), ContentPredictor(features), w=1.5)
 
 
 def test_top_n_excludes_rated_and_ranks_by_score(data):
     train, _, features = data
     model = ContentPredictor(features).fit(train)
-    lists = recommend_many(model, train, [1, 2, 3], n=5)
+    recommender = PredictorTopN.from_fitted(model, train)
+    lists = recommender.recommend([1, 2, 3], n=5)
+    assert lists.columns.tolist() == TOPN_COLUMNS
     for user, group in lists.groupby("user_id"):
         rated = set(train[train.user_id == user].item_id)
         assert not rated & set(group.item_id)
@@ -116,8 +125,12 @@ def test_top_n_excludes_rated_and_ranks_by_score(data):
         assert group.item_id.tolist() == [item for _, item in expected]
         assert group["rank"].tolist() == [1, 2, 3, 4, 5]
     # Cold-start candidates can be recommended when passed explicitly.
-    single = recommend(model, train, 1, n=40, candidates=list(range(1, 32)))
-    assert 31 in set(single.item_id) and "user_id" not in single.columns
+    single = recommender.recommend([1], n=40, candidates=list(range(1, 32)))
+    assert 31 in set(single.item_id) and set(single.user_id) == {1}
+    # Without exclusion the user's own rated items compete too; fitting a clone gives the same lists.
+    with_seen = recommender.recommend([1], n=40, exclude_seen=False)
+    assert set(train[train.user_id == 1].item_id) <= set(with_seen.item_id)
+    pd.testing.assert_frame_equal(PredictorTopN(ContentPredictor(features)).fit(train).recommend([1, 2, 3], n=5), lists)
 
 
 def test_user_mean_baseline(data):

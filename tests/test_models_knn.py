@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.errors import InvalidInput, InvalidParameter, NotFittedError
 from recsys.features.item_features import ItemFeatures
-from recsys.models.knn import UserKNN
+from recsys.models.knn import KCurve, UserKNN
 from recsys.models.profiles import ProfileKNN, user_profiles
 from recsys.models.similarity import corated_cosine, corated_pearson, cosine_similarity_matrix
 
@@ -132,37 +133,48 @@ def test_k_curve_equals_separate_fits(small):
     train, test = small
     ks = [1, 2, 5, 10, 40]
     curve = UserKNN(similarity="pearson").fit(train).predict_k_curve(test.user_id, test.item_id, ks)
-    assert curve.shape == (len(ks), len(test))
+    assert isinstance(curve, KCurve)
+    assert curve.values.shape == curve.fallback.shape == (len(ks), len(test)) and curve.unknown.shape == (len(test),)
     for row, k in enumerate(ks):
-        separate = UserKNN(k=k, similarity="pearson").fit(train).predict(test.user_id, test.item_id)
-        np.testing.assert_array_equal(curve[row], separate)
+        separate = (
+            UserKNN(k=k, similarity="pearson").fit(train).predict(test.user_id, test.item_id, return_fallback=True)
+        )
+        np.testing.assert_array_equal(curve.values[row], separate.values)
+        np.testing.assert_array_equal(curve.fallback[row], separate.fallback)
 
 
 def test_unknown_and_no_evidence_fallbacks_are_flagged(small):
     train, test = small
     model = UserKNN(k=5).fit(train)
-    predictions = model.predict(test.user_id, test.item_id)
-    unknown = (~test.user_id.isin(train.user_id)) | (~test.item_id.isin(train.item_id))
-    np.testing.assert_array_equal(model.last_unknown_, unknown.to_numpy())
-    assert np.allclose(predictions[unknown.to_numpy()], train.rating.mean())
-    assert model.last_fallback_[unknown.to_numpy()].all()
+    predictions, fallback = model.predict(test.user_id, test.item_id, return_fallback=True)
+    np.testing.assert_array_equal(predictions, model.predict(test.user_id, test.item_id))
+    unknown = ((~test.user_id.isin(train.user_id)) | (~test.item_id.isin(train.item_id))).to_numpy()
+    np.testing.assert_array_equal(model.predict_k_curve(test.user_id, test.item_id, [5]).unknown, unknown)
+    assert unknown.sum() == 2 and np.allclose(predictions[unknown], train.rating.mean())
+    assert fallback[unknown].all()
     # A user whose only co-raters have no common items: similarity 0 -> own mean, flagged.
     lonely = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [10, 11, 11], "rating": [4.0, 2.0, 5.0]})
     lonely_model = UserKNN(k=5).fit(lonely)
-    assert lonely_model.predict([1], [11]).tolist() == [4.0]
-    assert lonely_model.last_fallback_.tolist() == [True]
+    values, flags = lonely_model.predict([1, 2], [11, 10], return_fallback=True)
+    assert values.tolist() == [4.0, 2.0] and flags.tolist() == [True, True]
+    # ...while pairs with neighbour evidence are not flagged, and the flag is exactly "no evidence".
+    assert not fallback[~unknown].any()
 
 
 def test_bad_input_is_rejected(small):
     train, _ = small
-    with pytest.raises(ValueError, match="similarity"):
+    with pytest.raises(InvalidParameter, match="similarity must be one of"):
         UserKNN(similarity="jaccard")
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="UserKNN is not fitted yet: call fit"):
         UserKNN().predict([1], [1])
+    with pytest.raises(NotFittedError, match="UserKNN is not fitted yet"):
+        UserKNN().predict_k_curve([1], [1], [5])
     model = UserKNN().fit(train)
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(InvalidParameter, match="K \\(neighbours\\) must be a positive integer, got 0"):
         model.predict_k_curve(train.user_id[:2], train.item_id[:2], [0, 5])
-    with pytest.raises(ValueError, match="equal length"):
+    with pytest.raises(InvalidParameter, match="positive integer, got 2.5"):
+        model.predict_k_curve(train.user_id[:2], train.item_id[:2], [2.5])
+    with pytest.raises(InvalidInput, match="equal length"):
         model.predict([1, 2], [1])
     with pytest.raises(ValueError, match="duplicate"):
         UserKNN().fit(pd.concat([train, train.head(1)]))
@@ -214,9 +226,9 @@ def test_profile_knn_matches_loop_and_k_curve(small, item_features):
     expected = reference_predict(train, test, sims, 4, True, True)
     np.testing.assert_allclose(model.predict(test.user_id, test.item_id), expected, atol=1e-9)
     curve = model.predict_k_curve(test.user_id, test.item_id, [2, 4, 50])
-    np.testing.assert_array_equal(curve[1], model.predict(test.user_id, test.item_id))
+    np.testing.assert_array_equal(curve.values[1], model.predict(test.user_id, test.item_id))
     np.testing.assert_array_equal(
-        curve[0], ProfileKNN(item_features, k=2).fit(train).predict(test.user_id, test.item_id)
+        curve.values[0], ProfileKNN(item_features, k=2).fit(train).predict(test.user_id, test.item_id)
     )
 
 
@@ -240,4 +252,4 @@ def test_matches_surprise_knn_with_means_on_ml100k(shared_data_dir):
     for row, k in enumerate(ks):
         algo.k = k
         theirs = np.array([algo.predict(u, i).est for u, i in zip(test.user_id, test.item_id)])
-        assert np.abs(theirs - ours[row]).max() < 1e-9
+        assert np.abs(theirs - ours.values[row]).max() < 1e-9

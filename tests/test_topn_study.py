@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from recsys.data.dataset import Dataset
+from recsys.errors import InvalidParameter, NotFittedError
 from recsys.features.item_features import ItemFeatures
 from recsys.models.hybrid import HybridUserKNN
 
@@ -124,19 +125,36 @@ def test_recommendations_exclude_rated_items_and_come_from_neighbours(dataset, f
     assert lists.groupby("user_id")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
     subset = model.recommend([3, 1])
     assert set(subset["user_id"]) == {1, 3}
+    pd.testing.assert_frame_equal(
+        subset.sort_values(["user_id", "rank"]).reset_index(drop=True),
+        lists[lists["user_id"].isin([1, 3])].reset_index(drop=True),
+    )
+    assert not lists["fallback"].any()  # every listed item was rated by a neighbour
     with pytest.raises(ValueError, match="not in the training ratings"):
         model.recommend([99999])
+    # exclude_seen=False lets the user's own rated items compete; candidates restricts the catalogue.
+    own = model.recommend([1], n=60, exclude_seen=False)
+    assert set(own["item_id"]) & set(train.loc[train["user_id"] == 1, "item_id"])
+    allowed = [101, 102, 103, 104, 105, 106, 107, 108]
+    assert set(model.recommend(None, n=60, candidates=allowed)["item_id"]) <= set(allowed)
+    # alpha/k/neighbours overrides give the lists of a model fitted with those parameters.
+    swept = model.recommend(n=5, alpha=1.0, k=3, neighbours=model.neighbour_order(1.0))
+    refit = HybridUserKNN(features, alpha=1.0, k=3, n=5).fit(train).recommend()
+    pd.testing.assert_frame_equal(swept, refit)
 
 
 def test_bad_parameters_are_rejected(dataset):
-    with pytest.raises(ValueError, match="needs item features"):
+    with pytest.raises(InvalidParameter, match="needs item features"):
         HybridUserKNN(alpha=0.5).fit(dataset.ratings)
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(InvalidParameter, match=r"\[0, 1\]"):
         HybridUserKNN(alpha=1.5).fit(dataset.ratings)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(InvalidParameter, match="positive integer"):
         HybridUserKNN(k=0).fit(dataset.ratings)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="HybridUserKNN is not fitted yet"):
         HybridUserKNN().recommend()
+    model = HybridUserKNN().fit(dataset.ratings)
+    with pytest.raises(InvalidParameter, match="needs item features"):
+        model.recommend(alpha=0.5)  # fitted without features: no visual similarity to mix in
 
 
 @pytest.mark.parametrize("ks, n", [([2.5], 5), ([0, 10], 5), ([10], 0), ([10], 2.5)])

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.config import data_dir as resolve_data_dir
+from recsys.errors import InvalidParameter
 
 
 def parse_grid(text: str, kind=int) -> list:
@@ -32,9 +33,9 @@ def parse_grid(text: str, kind=int) -> list:
         else:
             values = [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(f"cannot read grid {text!r}: use start:stop:step or a comma list") from None
+        raise InvalidParameter(f"cannot read grid {text!r}: use start:stop:step or a comma list") from None
     if not values:
-        raise ValueError(f"grid {text!r} is empty")
+        raise InvalidParameter(f"grid {text!r} is empty")
     return values
 
 
@@ -70,7 +71,7 @@ def _representations(dataset, text: str, extract: bool) -> dict:
 
     specs = [spec.strip() for spec in text.split(",") if spec.strip()]
     if not specs:
-        raise ValueError("no representation given")
+        raise InvalidParameter("no representation given")
     return {spec: load_representation(dataset, spec, extract=extract) for spec in specs}
 
 
@@ -118,7 +119,7 @@ def _fusion(args) -> int:
     features = _representations(dataset, args.features, args.extract)
     name, item_features = next(iter(features.items()))
     if item_features is None:
-        raise ValueError("fusion needs item features (e.g. --features genre), not 'ratings'")
+        raise InvalidParameter("fusion needs item features (e.g. --features genre), not 'ratings'")
     progress = _progress("fusion")
     try:
         curve = fusion_curve(
@@ -142,17 +143,15 @@ def _cold_start(args) -> int:
     dataset, splits = _dataset_and_splits(args)
     features = _representations(dataset, args.features, args.extract)
     models = {
-        f"content · {name}": (lambda f=f: ContentPredictor(f, top_m=args.top_m))
-        for name, f in features.items()
-        if f is not None
+        f"content · {name}": ContentPredictor(f, top_m=args.top_m) for name, f in features.items() if f is not None
     }
     if not models:
-        raise ValueError("cold start needs item features (e.g. --features genre)")
+        raise InvalidParameter("cold start needs item features (e.g. --features genre)")
     if args.fm:
         from recsys.models.fm import FactorizationMachine
 
         side = {name: f for name, f in features.items() if f is not None}
-        models[f"FM · {'+'.join(side)}"] = lambda: FactorizationMachine(side_features=side, seed=args.seed)
+        models[f"FM · {'+'.join(side)}"] = FactorizationMachine(side_features=side, seed=args.seed)
     progress = _progress("cold-start")
     try:
         frame = cold_start_rmse(splits, models, progress=progress)
@@ -170,7 +169,7 @@ def _r2(args) -> int:
     dataset = load_dataset(args.dataset, resolve_data_dir(args.data_dir))
     features = {name: f for name, f in _representations(dataset, args.features, args.extract).items() if f is not None}
     if not features:
-        raise ValueError("r2 needs item features (e.g. --features genre)")
+        raise InvalidParameter("r2 needs item features (e.g. --features genre)")
     frame = embedding_r2(
         dataset.ratings, features, cv=args.cv, seed=args.seed, min_ratings=args.min_ratings, alpha=args.alpha
     )
@@ -212,10 +211,10 @@ def add_parser(subparsers) -> None:
     rmse_k.add_argument("--min-support", type=int, default=1)
     rmse_k.set_defaults(func=_rmse_k)
 
-    fusion = experiments.add_parser("fusion", help="k·CF + (1−k)·content over a grid of k, per fold")
+    fusion = experiments.add_parser("fusion", help="w·CF + (1−w)·content over a grid of fusion weights w, per fold")
     _common(fusion)
     fusion.add_argument("--features", default="genre", help="the content representation")
-    fusion.add_argument("--weights", default="0:1:0.1")
+    fusion.add_argument("--weights", default="0:1:0.1", help="fusion weights w: start:stop:step or comma list")
     fusion.add_argument("--knn-k", type=int, default=40, help="neighbours of the CF user KNN")
     fusion.add_argument("--top-m", type=int, default=None, help="content: only the m most similar rated items vote")
     fusion.set_defaults(func=_fusion)

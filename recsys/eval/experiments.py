@@ -1,20 +1,25 @@
 """Experiment runners: each returns a tidy pandas frame (one row per fold x parameter x model).
 
 `folds` everywhere accepts a `Splits`, a list of `Fold`s, or one `(train, test)` tuple.
-Long runs report through `progress(done, total, message)`.
+Models are passed as unfitted estimators (templates): each fold fits its own `clone`, so the
+template is never changed and folds never share state. Long runs report through
+`progress(done, total, message)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+import time
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from recsys.errors import InvalidInput, InvalidParameter
 from recsys.eval.metrics import fold_summary, mae, mae_rows, rmse, rmse_rows
 from recsys.eval.splits import Fold
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import RatingPredictor
+from recsys.models.base import RatingPredictor, check_count, clone, predict_with_fallback, reports_fallback
 from recsys.models.content import ContentPredictor
 from recsys.models.fusion import check_weights, fuse_predictions
 from recsys.models.knn import UserKNN
@@ -22,6 +27,11 @@ from recsys.models.means import UserMeanPredictor
 from recsys.models.profiles import ProfileKNN
 from recsys.progress import Progress
 from recsys.progress import no_progress as _no_progress
+
+logger = logging.getLogger(__name__)
+
+# A fallback share above this is logged: the numbers then say more about the default than the model.
+LARGE_FALLBACK_SHARE = 0.5
 
 DEFAULT_KS = tuple(range(10, 101, 10))
 DEFAULT_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
@@ -34,8 +44,22 @@ def as_folds(folds) -> list[Fold]:
         return [Fold(0, train, test, np.arange(len(test)))]
     folds = list(folds)
     if not folds or not all(isinstance(fold, Fold) for fold in folds):
-        raise ValueError("folds must be a Splits, a list of Fold, or a (train, test) tuple of frames")
+        raise InvalidParameter("folds must be a Splits, a list of Fold, or a (train, test) tuple of frames")
     return folds
+
+
+def _check_estimator(model, what: str) -> RatingPredictor:
+    """An unfitted estimator to clone per fold; factories (lambdas) are refused with the fix."""
+    if not hasattr(model, "get_params"):
+        raise InvalidParameter(
+            f"{what} must be an estimator (e.g. UserKNN(k=40)), not {model!r}: experiments clone it per fold"
+        )
+    return model
+
+
+def _log_fallback(label: str, fold: int, share: float) -> None:
+    if share > LARGE_FALLBACK_SHARE:
+        logger.warning("%s, fold %d: %.0f%% of the test pairs are fallback predictions", label, fold, 100 * share)
 
 
 def _truth(test: pd.DataFrame) -> np.ndarray:
@@ -66,9 +90,9 @@ def rmse_vs_k(
     """
     folds = as_folds(folds)
     if not representations:
-        raise ValueError("no representation to evaluate")
+        raise InvalidParameter("no representation to evaluate")
     progress = progress or _no_progress
-    ks = [int(k) for k in ks]
+    ks = [check_count(k, "K (neighbours)") for k in ks]  # int() would run K=2.5 as K=2
     total = len(folds) * len(representations)
     rows, done = [], 0
     for fold in folds:
@@ -81,8 +105,10 @@ def rmse_vs_k(
             else:
                 model = ProfileKNN(features, relevance=relevance, mean_centred=mean_centred)
             curve = model.fit(fold.train).predict_k_curve(users, items, ks)
+            shares = curve.fallback.mean(axis=1)
+            _log_fallback(f"user KNN on {name}", fold.fold, float(shares.min()))
             for k, row_rmse, row_mae, fallback in zip(
-                ks, rmse_rows(truth, curve), mae_rows(truth, curve), model.last_fallback_.mean(axis=1)
+                ks, rmse_rows(truth, curve.values), mae_rows(truth, curve.values), shares
             ):
                 rows.append(
                     {
@@ -105,31 +131,33 @@ def fusion_curve(
     folds,
     features: ItemFeatures,
     weights: Sequence[float] = DEFAULT_WEIGHTS,
-    cf_model: Callable[[], RatingPredictor] | None = None,
-    content_model: Callable[[], RatingPredictor] | None = None,
+    cf_model: RatingPredictor | None = None,
+    content_model: RatingPredictor | None = None,
     k: int = 40,
     top_m: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """r = w·r_CF + (1 − w)·r_content for every weight w, per fold, on all test pairs and on the
-    cold-start pairs (test items absent from that fold's train) when there are any.
+    """r = w·r_CF + (1 − w)·r_content for every fusion weight w, per fold, on all test pairs and on
+    the cold-start pairs (test items absent from that fold's train) when there are any.
 
-    Both base models are fitted and predict once per fold (defaults: UserKNN(k) cosine and
-    ContentPredictor(features, top_m)); factories give fresh models for each fold.
-    Columns: fold, weight, subset ("all" / "cold-start"), rmse, mae, n.
+    Both base models are cloned, fitted and predict once per fold (defaults: UserKNN(k=k) cosine
+    and ContentPredictor(features, top_m)). `k` is the CF model's neighbours, never the weight.
+    Columns: fold, weight (w), subset ("all" / "cold-start"), rmse, mae, n.
     """
     folds = as_folds(folds)
     weights = check_weights(weights)
-    cf_model = cf_model or (lambda: UserKNN(k=k))
-    content_model = content_model or (lambda: ContentPredictor(features, top_m=top_m))
+    cf_model = _check_estimator(cf_model if cf_model is not None else UserKNN(k=k), "cf_model")
+    if content_model is None:
+        content_model = ContentPredictor(features, top_m=top_m)
+    content_model = _check_estimator(content_model, "content_model")
     progress = progress or _no_progress
     rows = []
     for number, fold in enumerate(folds):
         progress(number, len(folds), f"fold {fold.fold}: fitting CF and content models")
         users, items = _pairs(fold.test)
         truth = _truth(fold.test)
-        cf = cf_model().fit(fold.train).predict(users, items)
-        content = content_model().fit(fold.train).predict(users, items)
+        cf = clone(cf_model).fit(fold.train).predict(users, items)
+        content = clone(content_model).fit(fold.train).predict(users, items)
         # A convex blend of in-scale predictions stays in scale: no clipping needed.
         fused = fuse_predictions(cf, content, weights)
         cold = ~np.isin(items, fold.train["item_id"].unique())
@@ -176,7 +204,7 @@ def best_fusion_weight(curve: pd.DataFrame, subset: str = "all") -> dict:
     summary = fusion_summary(curve)
     rows = summary[summary["subset"] == subset]
     if rows.empty:
-        raise ValueError(f"no rows for subset {subset!r}")
+        raise InvalidParameter(f"no rows for subset {subset!r}")
     best = rows[rows["best"]].iloc[0]
     cf = rows.loc[np.isclose(rows["weight"], 1.0), "mean"]
     cf_rmse = float(cf.iloc[0]) if len(cf) else np.nan
@@ -193,31 +221,38 @@ def best_fusion_weight(curve: pd.DataFrame, subset: str = "all") -> dict:
 # ---- cold start -----------------------------------------------------------------------------------
 def cold_start_rmse(
     folds,
-    models: Mapping[str, Callable[[], RatingPredictor]],
+    models: Mapping[str, RatingPredictor],
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """RMSE/MAE on test items unseen in train, per model and fold, next to the user-mean baseline.
 
-    `models` maps a label to a factory (fresh model per fold), e.g.
-    {"content · poster": lambda: ContentPredictor(poster_features)}. Columns: fold, model, rmse, mae,
-    n, fallback_share (pairs the model could not score and answered with its fallback).
+    `models` maps a label to an unfitted estimator, cloned and fitted per fold, e.g.
+    {"content · poster": ContentPredictor(poster_features)}. Columns: fold, model, rmse, mae, n,
+    fallback_share (pairs the model could not score and answered with its fallback; NaN for a model
+    that does not report fallbacks), fit_s (seconds to fit).
     """
     folds = as_folds(folds)
     progress = progress or _no_progress
-    all_models = {"user mean": UserMeanPredictor, **models}
+    all_models = {"user mean": UserMeanPredictor(), **models}
+    for label, model in all_models.items():
+        _check_estimator(model, f"model {label!r}")
     rows = []
     total = len(folds) * len(all_models)
     for number, fold in enumerate(folds):
         cold = fold.test[~fold.test["item_id"].isin(fold.train["item_id"].unique())]
         if cold.empty:
-            raise ValueError(f"fold {fold.fold} has no cold-start test items: use a 'cold_items' split")
+            raise InvalidInput(f"fold {fold.fold} has no cold-start test items: use a 'cold_items' split")
         users, items = _pairs(cold)
         truth = _truth(cold)
-        for position, (label, factory) in enumerate(all_models.items()):
+        for position, (label, template) in enumerate(all_models.items()):
             progress(number * len(all_models) + position, total, f"fold {fold.fold}: {label}")
-            model = factory().fit(fold.train)
-            predictions = model.predict(users, items)
-            fallback = getattr(model, "last_fallback_", None)
+            start = time.perf_counter()
+            model = clone(template).fit(fold.train)
+            fit_s = time.perf_counter() - start
+            predictions, fallback = predict_with_fallback(model, users, items)
+            share = float(np.mean(fallback)) if reports_fallback(model) else np.nan
+            if not np.isnan(share):
+                _log_fallback(str(label), fold.fold, share)
             rows.append(
                 {
                     "fold": fold.fold,
@@ -225,7 +260,8 @@ def cold_start_rmse(
                     "rmse": rmse(truth, predictions),
                     "mae": mae(truth, predictions),
                     "n": len(truth),
-                    "fallback_share": float(np.mean(fallback)) if fallback is not None else np.nan,
+                    "fallback_share": share,
+                    "fit_s": fit_s,
                 }
             )
     progress(total, total, "done")
@@ -255,7 +291,7 @@ def embedding_r2(
     if isinstance(features, ItemFeatures):
         features = {features.name: features}
     if isinstance(cv, bool) or int(cv) != cv or cv < 2:
-        raise ValueError(f"cv must be a whole number of folds >= 2 for the cross-validated R², got {cv}")
+        raise InvalidParameter(f"cv must be a whole number of folds >= 2 for the cross-validated R², got {cv}")
     progress = progress or _no_progress
     counts = ratings.groupby("item_id")["rating"].agg(["mean", "size"])
     counts = counts[counts["size"] >= min_ratings]
@@ -266,7 +302,7 @@ def embedding_r2(
         X = matrix[present].astype(np.float64)
         y = counts["mean"].to_numpy(dtype=np.float64)[present]
         if len(y) < 2 * cv:  # R² of a fold needs at least two held-out items
-            raise ValueError(
+            raise InvalidInput(
                 f"{name}: only {len(y)} rated items have features; need at least {2 * cv} for {cv}-fold R²"
             )
         make = (lambda: Ridge(alpha=alpha)) if alpha > 0 else LinearRegression

@@ -36,6 +36,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from recsys.errors import InvalidInput
+from recsys.models.base import check_count
+
 PER_USER_METRICS = ("precision", "recall", "f1", "ndcg", "hit_rate", "genre_diversity", "popularity")
 ALL_METRICS = PER_USER_METRICS + ("coverage",)
 
@@ -64,15 +67,13 @@ METRIC_DEFINITIONS = {
 
 # ---- single lists -------------------------------------------------------------------------------
 def _check_n(n: int) -> int:
-    if int(n) != n or n < 1:
-        raise ValueError(f"list length N must be a positive integer, got {n!r}")
-    return int(n)
+    return check_count(n, "list length N")
 
 
 def _top(recommended: Sequence, n: int) -> list:
     items = [item for item in list(recommended)[: _check_n(n)]]
     if len(set(items)) != len(items):
-        raise ValueError(f"recommendation list repeats an item: {items}")
+        raise InvalidInput(f"recommendation list repeats an item: {items}")
     return items
 
 
@@ -88,7 +89,7 @@ def precision_at_n(recommended: Sequence, relevant: Iterable, n: int) -> float:
 def recall_at_n(recommended: Sequence, relevant: Iterable, n: int) -> float:
     relevant = set(relevant)
     if not relevant:
-        raise ValueError("recall is undefined for a user with no relevant items")
+        raise InvalidInput("recall is undefined for a user with no relevant items")
     return hits_at_n(recommended, relevant, n) / len(relevant)
 
 
@@ -102,7 +103,7 @@ def f1_at_n(recommended: Sequence, relevant: Iterable, n: int) -> float:
 def ndcg_at_n(recommended: Sequence, relevant: Iterable, n: int) -> float:
     relevant = set(relevant)
     if not relevant:
-        raise ValueError("NDCG is undefined for a user with no relevant items")
+        raise InvalidInput("NDCG is undefined for a user with no relevant items")
     gains = np.array([item in relevant for item in _top(recommended, n)], dtype=float)
     discounts = 1.0 / np.log2(np.arange(2, n + 2))
     ideal = discounts[: min(len(relevant), n)].sum()
@@ -120,13 +121,13 @@ def genre_count(recommended: Sequence, genres: pd.DataFrame, n: int | None = Non
         return 0
     missing = pd.Index(items).difference(genres.index)
     if len(missing):
-        raise ValueError(f"no genre row for items {list(missing)[:5]}")
+        raise InvalidInput(f"no genre row for items {list(missing)[:5]}")
     return int((genres.loc[items].to_numpy() > 0).any(axis=0).sum())
 
 
 def catalogue_coverage(lists: Iterable[Sequence], catalogue_size: int) -> float:
     if catalogue_size < 1:
-        raise ValueError("catalogue size must be positive")
+        raise InvalidInput("catalogue size must be positive")
     recommended = set()
     for items in lists:
         recommended.update(items)
@@ -156,7 +157,7 @@ def per_user_metrics(
     n = _check_n(n)
     recs = np.asarray(recommendations)[:, :n]
     if recs.ndim != 2 or len(recs) != len(user_ids):
-        raise ValueError(f"recommendations shape {recs.shape} does not match {len(user_ids)} users")
+        raise InvalidInput(f"recommendations shape {recs.shape} does not match {len(user_ids)} users")
     relevant = sp.csr_matrix(relevant, dtype=bool)
     filled = recs >= 0
     safe = np.where(filled, recs, 0)
@@ -252,7 +253,7 @@ def paired_test(a, b) -> dict:
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape:
-        raise ValueError(f"paired test needs aligned values, got shapes {a.shape} and {b.shape}")
+        raise InvalidInput(f"paired test needs aligned values, got shapes {a.shape} and {b.shape}")
     keep = ~(np.isnan(a) | np.isnan(b))
     diff = a[keep] - b[keep]
     mean, low, high = mean_ci(diff)
@@ -300,6 +301,24 @@ def summarise_per_user(values: pd.DataFrame, metrics: Sequence[str] = PER_USER_M
     return pd.DataFrame(rows)
 
 
+def list_codes(lists: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, n: int) -> np.ndarray:
+    """The (users, N) code matrix of `per_user_metrics` from a top-N frame (user_id, rank, item_id).
+
+    Rows follow `user_ids` (users without a list, or missing from the frame, get an all -1 row);
+    codes are positions in `item_ids` (the catalogue).
+    """
+    n = _check_n(n)
+    out = np.full((len(user_ids), n), -1, dtype=np.int64)
+    lists = lists[lists["rank"] <= n]
+    rows = pd.Index(np.asarray(user_ids)).get_indexer(lists["user_id"].to_numpy())
+    codes = pd.Index(np.asarray(item_ids)).get_indexer(lists["item_id"].to_numpy())
+    if (codes < 0).any():
+        raise InvalidInput(f"recommended items not in the catalogue: {lists['item_id'].to_numpy()[codes < 0][:5]}")
+    keep = rows >= 0
+    out[rows[keep], lists["rank"].to_numpy()[keep] - 1] = codes[keep]
+    return out
+
+
 def lists_to_codes(lists: Mapping[int, Sequence] | Sequence[Sequence], item_ids: np.ndarray, n: int) -> np.ndarray:
     """Turn lists of item ids into the (users, N) code matrix that `per_user_metrics` takes."""
     n = _check_n(n)
@@ -310,6 +329,6 @@ def lists_to_codes(lists: Mapping[int, Sequence] | Sequence[Sequence], item_ids:
         items = _top(items, n)
         codes = index.get_indexer(np.asarray(items)) if items else np.array([], dtype=np.int64)
         if (codes < 0).any():
-            raise ValueError(f"recommended items not in the catalogue: {np.asarray(items)[codes < 0][:5]}")
+            raise InvalidInput(f"recommended items not in the catalogue: {np.asarray(items)[codes < 0][:5]}")
         out[row, : len(codes)] = codes
     return out

@@ -30,6 +30,7 @@ Protocol (shown verbatim by the Recommend page and `python -m recsys topn --help
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,11 +39,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.data.dataset import Dataset
+from recsys.errors import InvalidInput, InvalidParameter
 from recsys.eval import ranking_metrics as rm
+from recsys.eval.splits import cached_splits, per_user_split
 from recsys.features.item_features import ItemFeatures
+from recsys.models.base import check_count, check_fraction
 from recsys.models.hybrid import HybridUserKNN
 from recsys.progress import Progress
 from recsys.progress import no_progress as _no_progress
+
+logger = logging.getLogger(__name__)
 
 PROTOCOL = __doc__.split("\n\n", 2)[2].strip()  # the numbered steps below the title
 
@@ -55,22 +62,8 @@ SUMMARY_COLUMNS = ["alpha", "k", "metric", "mean", "ci_low", "ci_high", "n_users
 
 
 # ---- split -------------------------------------------------------------------------------------------
-def per_user_split(
-    ratings: pd.DataFrame, test_size: float = TEST_SIZE, seed: int = 0, dataset_name: str | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, test) from the project's per-user holdout (recsys.eval.splits).
-
-    With a dataset name the split is the saved one the other experiments use (checked against the
-    ratings' fingerprint), else it is made fresh; both are the same for the same seed.
-    """
-    from recsys.eval.splits import cached_splits, make_splits
-
-    if dataset_name:
-        splits = cached_splits(ratings, dataset_name, "per_user", seed=seed, test_size=test_size)
-    else:
-        splits = make_splits(ratings, "per_user", seed=seed, test_size=test_size)
-    fold = splits[0]
-    return fold.train, fold.test
+# `per_user_split` (imported above from recsys.eval.splits) is the study's split: the same function,
+# hence the same split for a seed, as the Recommend page and the group evaluation.
 
 
 def liked_matrix(
@@ -90,7 +83,7 @@ def liked_matrix(
     )
 
 
-def _item_context(dataset, train: pd.DataFrame, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _item_context(dataset: Dataset, train: pd.DataFrame, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     genres = dataset.genres.reindex(item_ids).fillna(0).to_numpy() > 0
     counts = train.groupby("item_id").size().reindex(item_ids).fillna(0).to_numpy(dtype=float)
     return genres, counts / train["user_id"].nunique()
@@ -111,19 +104,24 @@ class TopNStudyResult:
 
 
 def _check_grid(alphas, ks, n) -> tuple[list[float], list[int], int]:
-    alphas = [float(a) for a in alphas]
-    if not alphas or not len(ks):
-        raise ValueError("the sweep needs at least one alpha and one K")
-    if any(not 0 <= a <= 1 for a in alphas):
-        raise ValueError(f"alphas must lie in [0, 1], got {alphas}")
-    # int() would quietly turn K=2.5 into 2 or N=0.5 into 0: only whole numbers are accepted.
-    if any(isinstance(k, bool) or k != int(k) or k < 1 for k in ks) or n != int(n) or n < 1:
-        raise ValueError(f"K and N must be positive integers, got ks={list(ks)}, n={n}")
-    return sorted(set(alphas)), sorted({int(k) for k in ks}), int(n)
+    alphas, ks = list(alphas), list(ks)
+    if not alphas or not ks:
+        raise InvalidParameter("the sweep needs at least one alpha and one K")
+    try:
+        alphas = [check_fraction(a, "alpha") for a in alphas]
+    except InvalidParameter:
+        raise InvalidParameter(f"alphas must lie in [0, 1], got {alphas}") from None
+    # int() would quietly turn K=2.5 into 2 or N=0.5 into 0: only integers are accepted (check_count).
+    try:
+        ks = [check_count(k, "K") for k in ks]
+        n = check_count(n, "N")
+    except InvalidParameter:
+        raise InvalidParameter(f"K and N must be positive integers, got ks={ks}, n={n!r}") from None
+    return sorted(set(alphas)), sorted(set(ks)), n
 
 
 def run_topn_study(
-    dataset,
+    dataset: Dataset,
     features: ItemFeatures | None,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     ks: Sequence[int] = DEFAULT_KS,
@@ -139,9 +137,9 @@ def run_topn_study(
     progress = progress or _no_progress
     alphas, ks, n = _check_grid(alphas, ks, n)
     if features is None and any(a < 1 for a in alphas):
-        raise ValueError("alphas below 1 need poster (or other item) features")
+        raise InvalidParameter("alphas below 1 need poster (or other item) features")
     if features is not None and len(features) == 0:
-        raise ValueError(f"features '{features.name}' hold no items")
+        raise InvalidInput(f"features '{features.name}' hold no items")
     total = 1 + len(alphas) * len(ks)
     progress(0, total, "splitting and fitting")
     train, test = per_user_split(
@@ -154,7 +152,7 @@ def run_topn_study(
     catalogue = dataset.items.index.to_numpy(dtype=np.int64)
     to_catalogue = pd.Index(catalogue).get_indexer(model.item_ids_)
     if (to_catalogue < 0).any():
-        raise ValueError("ratings mention items that are not in the dataset's item table")
+        raise InvalidInput("ratings mention items that are not in the dataset's item table")
     relevant = liked_matrix(test, model.user_ids_, catalogue)
     genre_matrix, popularity = _item_context(dataset, train, catalogue)
     progress(1, total, "fitted")
@@ -163,8 +161,8 @@ def run_topn_study(
     for alpha in alphas:
         neighbours = model.neighbour_order(alpha)
         for k in ks:
-            model_codes, _ = model.recommend_codes(k=k, n=n, neighbours=neighbours)
-            codes = np.where(model_codes >= 0, to_catalogue[model_codes], -1)
+            lists = model.recommend(n=n, k=k, neighbours=neighbours)
+            codes = rm.list_codes(lists, model.user_ids_, catalogue, n)
             per_user = rm.per_user_metrics(codes, model.user_ids_, catalogue, relevant, n, genre_matrix, popularity)
             per_user.insert(0, "k", k)
             per_user.insert(0, "alpha", alpha)
@@ -218,7 +216,7 @@ def run_topn_study(
 
 
 def topn_study(
-    dataset,
+    dataset: Dataset,
     features: ItemFeatures | None,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     ks: Sequence[int] = DEFAULT_KS,
@@ -244,7 +242,7 @@ def paired_tests(
     rows = []
     baseline = per_user[per_user["alpha"] == baseline_alpha]
     if baseline.empty:
-        raise ValueError(f"no results for the baseline alpha={baseline_alpha}")
+        raise InvalidInput(f"no results for the baseline alpha={baseline_alpha}")
     for (alpha, k), group in per_user.groupby(["alpha", "k"], sort=True):
         if alpha == baseline_alpha:
             continue
@@ -277,7 +275,7 @@ def study_table(summary: pd.DataFrame, metric: str = "precision", digits: int = 
     """α × K table of 'mean [95% CI]' strings for one metric (rows α, columns K)."""
     rows = summary[summary["metric"] == metric]
     if rows.empty:
-        raise ValueError(f"metric {metric!r} not in the study (have {sorted(summary['metric'].unique())})")
+        raise InvalidParameter(f"metric {metric!r} not in the study (have {sorted(summary['metric'].unique())})")
     cells = rows.assign(
         cell=[
             format_estimate(m, lo, hi, digits)
@@ -331,7 +329,7 @@ def guo_table(
     """
     at_k = study_frame[study_frame["k"] == k]
     if at_k.empty:
-        raise ValueError(f"the study has no K={k}; it has {sorted(study_frame['k'].unique())}")
+        raise InvalidParameter(f"the study has no K={k}; it has {sorted(study_frame['k'].unique())}")
     rows = []
     for indicator, paper_without, paper_with, metric, definition in GUO_ROWS:
         values = at_k[at_k["metric"] == metric].set_index("alpha")
@@ -362,6 +360,12 @@ def guo_table(
     return pd.DataFrame(rows)
 
 
+def _lists_by_user(frame: pd.DataFrame) -> dict[int, list[int]]:
+    """user id -> item ids in rank order, from a top-N frame."""
+    ordered = frame.sort_values(["user_id", "rank"], kind="stable")
+    return {int(u): items.tolist() for u, items in ordered.groupby("user_id", sort=False)["item_id"]}
+
+
 # ---- new-item cold start -------------------------------------------------------------------------------
 COLD_START_METRICS = {
     "new_item_share": "share of the N slots filled with held-out new items (all users)",
@@ -372,7 +376,7 @@ COLD_START_METRICS = {
 
 
 def cold_start_topn(
-    dataset,
+    dataset: Dataset,
     features: ItemFeatures,
     n: int = 5,
     k: int = 10,
@@ -391,12 +395,11 @@ def cold_start_topn(
     neighbours rated, so it cannot list a new item whatever α is; the content model can, if the
     item has features. Returns a tidy frame: model, metric, mean, ci_low, ci_high, n_users.
     """
-    from recsys.eval.splits import cached_splits
     from recsys.models.content import ContentPredictor
-    from recsys.models.topn import recommend_many
+    from recsys.models.topn import PredictorTopN
 
     progress = progress or _no_progress
-    n = int(n)
+    n = check_count(n, "n (list length)")
     fold = cached_splits(
         dataset.ratings, getattr(dataset, "name", "dataset"), "cold_items", seed=seed, item_share=item_share
     )[0]
@@ -410,12 +413,10 @@ def cold_start_topn(
     model = HybridUserKNN(features=features, k=k, n=n, score="weighted_sum", centre_features=centre_features).fit(train)
     lists = {}
     for label, alpha in (("user CF (α=1)", 1.0), (f"hybrid CF (α={hybrid_alpha:g})", hybrid_alpha)):
-        codes, _ = model.recommend_codes(alpha=alpha, k=k, n=n)
-        lists[label] = {int(u): model.item_ids_[row[row >= 0]].tolist() for u, row in zip(model.user_ids_, codes)}
+        lists[label] = _lists_by_user(model.recommend(n=n, alpha=alpha, k=k))
     progress(1, total, "content predictor")
-    content = ContentPredictor(features).fit(train)
-    frame = recommend_many(content, train, users, n=n, candidates=catalogue)
-    lists["content (VT2)"] = {int(u): g.sort_values("rank")["item_id"].tolist() for u, g in frame.groupby("user_id")}
+    content = PredictorTopN(ContentPredictor(features)).fit(train)
+    lists["content (VT2)"] = _lists_by_user(content.recommend(users, n, candidates=catalogue))
     progress(2, total, "metrics")
     new_set = set(new_items.tolist())
     rows = []

@@ -5,9 +5,9 @@ w_ij = max(0, cos(e_i, e_j)) (cosine between item embeddings clipped to [0, 1]).
 only the m rated items most similar to i vote (ties: lower item id first).
 
 Because only the embedding of i is needed, items never seen in training (cold start) are scored
-as long as they have features. Fallbacks, flagged in `last_fallback_` after each predict:
+as long as they have features. Fallbacks, flagged in the mask of `predict(..., return_fallback=True)`:
 - i has no features, or every weight is 0 -> the user's training mean;
-- u unseen in training -> the global training mean (also in `last_unknown_`).
+- u unseen in training -> the global training mean.
 Rated items without features simply do not vote.
 """
 
@@ -17,18 +17,31 @@ import numpy as np
 import pandas as pd
 
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import RatingPredictor, check_item_features, check_training_ratings
+from recsys.models.base import (
+    RatingPredictor,
+    check_count,
+    check_features,
+    check_item_features,
+    check_training_ratings,
+)
 from recsys.models.similarity import unit_rows
 
 
 class ContentPredictor(RatingPredictor):
+    """VT2's content predictor (module docstring). features: item embeddings; top_m: only the m
+    most similar rated items vote (None: all of them)."""
+
     def __init__(self, features: ItemFeatures, top_m: int | None = None):
-        if top_m is not None and (int(top_m) != top_m or top_m < 1):
-            raise ValueError(f"top_m must be a positive integer or None, got {top_m}")
         self.features = features
         self.top_m = top_m
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_features(self.features)
+        check_count(self.top_m, "top_m", allow_none=True)
 
     def fit(self, train: pd.DataFrame) -> ContentPredictor:
+        self._validate_params()
         check_training_ratings(train)
         check_item_features(self.features, train, type(self).__name__)
         self.learn_rating_scale(train)
@@ -47,13 +60,7 @@ class ContentPredictor(RatingPredictor):
         self.items_without_features_ = np.setdiff1d(train["item_id"].unique(), self.features.item_ids)
         return self
 
-    def predict(self, user_ids, item_ids) -> np.ndarray:
-        if not hasattr(self, "user_votes_"):
-            raise RuntimeError("ContentPredictor is not fitted: call fit(train) first")
-        user_ids = np.asarray(user_ids)
-        item_ids = np.asarray(item_ids)
-        if user_ids.shape != item_ids.shape or user_ids.ndim != 1:
-            raise ValueError(f"user_ids {user_ids.shape} and item_ids {item_ids.shape} must be 1-D and equal length")
+    def _predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         user_mean = self.user_means_.reindex(user_ids).to_numpy()
         unknown = np.isnan(user_mean)
         predictions = np.where(unknown, self.global_mean_, user_mean)
@@ -70,9 +77,7 @@ class ContentPredictor(RatingPredictor):
             estimate, has_weight = self._estimate(item_rows[positions], rated_rows, rated_values)
             predictions[positions] = np.where(has_weight, estimate, predictions[positions])
             fallback[positions] = ~has_weight
-        self.last_fallback_ = fallback
-        self.last_unknown_ = unknown
-        return self.clip(predictions)
+        return predictions, fallback
 
     def _estimate(self, target_rows, rated_rows, rated_values):
         unit = self.unit_features_

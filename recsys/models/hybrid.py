@@ -26,7 +26,12 @@ Recommendation for user u with K neighbours and N slots:
   per-user 80/20 split at α = 1, K = 10, N = 5 its precision@5 was 0.27 vs 0.24 for mean-centred,
   and a hybrid should be compared against the best plain CF, not a weak one;
 - the N best-scoring candidates, ties to the lower item id; a user with fewer than N candidates
-  gets a shorter list (code -1 in the padded matrix), which the metrics count as misses.
+  gets a shorter list, which the metrics count as misses.
+
+`recommend(user_ids, n)` is the project's one top-N interface (`TopNRecommender`); its `alpha=`
+and `k=` keywords sweep α and K on the fitted similarities without refitting, and `neighbours=`
+takes a precomputed `neighbour_order(alpha)` so that a sweep over K sorts the neighbours once per α
+(the study does exactly that). Nothing of a call is kept on the model.
 
 Items that no training user rated cannot be candidates, so neither plain nor hybrid user-based CF
 can recommend a brand-new item (the cold-start study shows this); a content model can.
@@ -34,42 +39,43 @@ can recommend a brand-new item (the cold-start study shows this); a content mode
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.errors import InvalidInput, InvalidParameter
 from recsys.features.item_features import ItemFeatures
 from recsys.models.base import (
+    BaseEstimator,
     RatingMatrix,
+    TopNRecommender,
+    check_choice,
+    check_count,
     check_dense_size,
+    check_features,
+    check_fraction,
+    check_is_fitted,
     check_item_features,
     check_positive_ratings,
     check_training_ratings,
+    empty_topn,
+    topn_frame,
 )
-from recsys.models.profiles import user_profiles
+from recsys.models.profiles import check_relevance, user_profiles
 from recsys.models.similarity import cosine_similarity_matrix
+
+logger = logging.getLogger(__name__)
 
 SCORES = ("mean_centred", "weighted_sum")
 
 
-def _check_alpha(alpha: float) -> float:
-    alpha = float(alpha)
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    return alpha
-
-
-def _check_positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-class HybridUserKNN:
+class HybridUserKNN(BaseEstimator, TopNRecommender):
     """User-based top-N recommender with hybrid rating/poster similarity (see module docstring).
 
-    `fit` computes both similarity matrices once; `recommend_codes(alpha=, k=, n=)` can then sweep
-    α and K without refitting (the study does exactly that).
+    `fit` computes both similarity matrices once; `recommend(alpha=, k=, n=)` can then sweep
+    α and K without refitting.
     """
 
     def __init__(
@@ -89,18 +95,25 @@ class HybridUserKNN:
         self.relevance = relevance
         self.score = score
         self.centre_features = centre_features
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_features(self.features, allow_none=True)
+        check_fraction(self.alpha, "alpha")
+        check_count(self.k, "k (neighbours)")
+        check_count(self.n, "n (list length)")
+        check_relevance(self.relevance)
+        check_choice(self.score, "score", SCORES)
+        if not isinstance(self.centre_features, (bool, np.bool_)):
+            raise InvalidParameter(f"centre_features must be True or False, got {self.centre_features!r}")
+        if self.features is None and self.alpha < 1:
+            raise InvalidParameter("alpha < 1 needs item features for the visual similarity")
 
     # ---- fitting ----------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame) -> HybridUserKNN:
+        self._validate_params()
         check_training_ratings(train)
         check_positive_ratings(train, type(self).__name__)  # `rated_` is read off ratings > 0
-        _check_alpha(self.alpha)
-        _check_positive_int(self.k, "k (neighbours)")
-        _check_positive_int(self.n, "n (recommendations)")
-        if self.score not in SCORES:
-            raise ValueError(f"unknown score {self.score!r}: use one of {SCORES}")
-        if self.features is None and self.alpha < 1:
-            raise ValueError("alpha < 1 needs item features for the visual similarity")
         self.ratings_ = RatingMatrix(train)
         n_users, n_items = self.ratings_.shape
         check_dense_size(n_users, max(n_users, n_items), "user-similarity and rating", type(self).__name__)
@@ -122,9 +135,16 @@ class HybridUserKNN:
                 )
             profile_users, profiles = user_profiles(train, features, self.relevance)
             if not np.array_equal(profile_users, self.user_ids_):  # pragma: no cover - same sort rule
-                raise RuntimeError("profile users do not line up with the rating matrix")
+                raise AssertionError("profile users do not line up with the rating matrix")
             self.profiles_ = profiles
             self.users_without_profile_ = profile_users[~profiles.any(axis=1)]
+            if len(self.users_without_profile_) > 0.1 * len(profile_users):
+                logger.warning(
+                    "HybridUserKNN: %d of %d users have no visual profile (no featured item rated at or above "
+                    "the relevance rule): their visual similarity is 0",
+                    len(self.users_without_profile_),
+                    len(profile_users),
+                )
             self.visual_similarity_ = cosine_similarity_matrix(profiles)
         else:
             self.visual_similarity_ = None
@@ -137,19 +157,19 @@ class HybridUserKNN:
         self.n_train_users_ = len(train["user_id"].unique())
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "ratings_"):
-            raise RuntimeError("HybridUserKNN is not fitted: call fit(train) first")
-
     # ---- similarity and neighbours ---------------------------------------------------------------
+    def _alpha(self, alpha: float | None) -> float:
+        alpha = float(check_fraction(self.alpha if alpha is None else alpha, "alpha"))
+        if alpha < 1.0 and self.visual_similarity_ is None:
+            raise InvalidParameter("alpha < 1 needs item features for the visual similarity")
+        return alpha
+
     def similarity(self, alpha: float | None = None) -> np.ndarray:
-        """The hybrid user x user similarity for `alpha` (default: the fitted α)."""
-        self._check_fitted()
-        alpha = _check_alpha(self.alpha if alpha is None else alpha)
+        """The hybrid user x user similarity for `alpha` (default: the fitted α), a fresh array."""
+        check_is_fitted(self)
+        alpha = self._alpha(alpha)
         if alpha == 1.0:
             return self.rating_similarity_.copy()
-        if self.visual_similarity_ is None:
-            raise ValueError("alpha < 1 needs item features for the visual similarity")
         if alpha == 0.0:
             return self.visual_similarity_.copy()
         return alpha * self.rating_similarity_ + (1.0 - alpha) * self.visual_similarity_
@@ -158,7 +178,8 @@ class HybridUserKNN:
         """(order, sorted similarities): every other user by decreasing similarity, per user.
 
         Self-pairs and users with sim <= 0 are pushed to the end and masked by a similarity of
-        -inf, so slicing the first K columns gives N_K(u) for every K at once.
+        -inf, so slicing the first K columns gives N_K(u) for every K at once (pass it to
+        `recommend(..., neighbours=)` to sweep K).
         """
         similarity = self.similarity(alpha)
         np.fill_diagonal(similarity, -np.inf)
@@ -167,61 +188,69 @@ class HybridUserKNN:
         return order, np.take_along_axis(similarity, order, axis=1)
 
     # ---- recommending ------------------------------------------------------------------------------
-    def recommend_codes(
-        self,
-        alpha: float | None = None,
-        k: int | None = None,
-        n: int | None = None,
-        neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    def _top_codes(
+        self, rows: np.ndarray, neighbours, k: int, n: int, exclude_seen: bool, candidates
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(item codes, scores), each (n_users, N), rows in `user_ids_` order; -1 / NaN pad short lists.
-
-        `neighbours` may pass a precomputed `neighbour_order(alpha)` to sweep K cheaply.
-        """
-        self._check_fitted()
-        k = _check_positive_int(self.k if k is None else k, "k (neighbours)")
-        n = _check_positive_int(self.n if n is None else n, "n (recommendations)")
-        order, sorted_similarity = neighbours if neighbours is not None else self.neighbour_order(alpha)
+        """(item codes, scores), each (len(rows), n) for the users at `rows`; -1 / NaN pad short lists."""
+        order, sorted_similarity = neighbours
         n_users = len(self.user_ids_)
-        top = order[:, :k]
-        weights = sorted_similarity[:, :k]
+        top = order[rows, :k]
+        weights = sorted_similarity[rows, :k]
         valid = np.isfinite(weights)
-        rows = np.repeat(np.arange(n_users), k).reshape(top.shape)
-        weight_matrix = sp.csr_matrix((weights[valid], (rows[valid], top[valid])), shape=(n_users, n_users))
-        member_matrix = sp.csr_matrix((np.ones(valid.sum()), (rows[valid], top[valid])), shape=(n_users, n_users))
+        positions = np.repeat(np.arange(len(rows)), top.shape[1]).reshape(top.shape)
+        shape = (len(rows), n_users)
+        weight_matrix = sp.csr_matrix((weights[valid], (positions[valid], top[valid])), shape=shape)
+        member_matrix = sp.csr_matrix((np.ones(valid.sum()), (positions[valid], top[valid])), shape=shape)
         scores = np.asarray(weight_matrix @ self.contribution_)
         candidate = np.asarray(member_matrix @ self.rated_.astype(np.float64)) > 0
-        candidate &= ~self.rated_
+        if exclude_seen:
+            candidate &= ~self.rated_[rows]
+        if candidates is not None:
+            candidate &= np.isin(self.item_ids_, np.asarray(list(candidates), dtype=np.int64))[None, :]
         scores = np.where(candidate, scores, -np.inf)
         ranked = np.argsort(-scores, axis=1, kind="stable")[:, :n]
         top_scores = np.take_along_axis(scores, ranked, axis=1)
         filled = np.isfinite(top_scores)
         return np.where(filled, ranked, -1), np.where(filled, top_scores, np.nan)
 
-    def recommend(self, user_ids=None, n: int | None = None) -> pd.DataFrame:
-        """Top-N lists as a tidy frame: user_id, rank (1 = best), item_id, score.
+    def recommend(
+        self,
+        user_ids=None,
+        n: int | None = None,
+        *,
+        exclude_seen: bool = True,
+        candidates=None,
+        alpha: float | None = None,
+        k: int | None = None,
+        neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> pd.DataFrame:
+        """Top-N lists as the :data:`~recsys.models.base.TOPN_COLUMNS` frame (``fallback`` is always
+        False: every listed item was rated by a neighbour).
 
-        Unknown users raise a ValueError naming them (CF has nothing to go on for them).
+        ``alpha``/``k`` override the fitted α and K for this call; ``neighbours`` is a precomputed
+        ``neighbour_order(alpha)`` for that α (then it is not sorted again). Users unknown to
+        training raise InvalidInput naming them: user-based CF has nothing to go on for them.
         """
-        self._check_fitted()
-        codes, scores = self.recommend_codes(n=n)
+        check_is_fitted(self)
+        n = self._list_length(n)
+        k = check_count(self.k if k is None else k, "k (neighbours)")
+        if neighbours is None:
+            neighbours = self.neighbour_order(alpha)
         if user_ids is None:
             rows = np.arange(len(self.user_ids_))
         else:
             user_ids = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))
             rows = self.ratings_.user_codes(user_ids)
             if (rows < 0).any():
-                raise ValueError(f"users not in the training ratings: {user_ids[rows < 0][:10].tolist()}")
-        codes, scores = codes[rows], scores[rows]
-        user_column = np.repeat(self.user_ids_[rows], codes.shape[1])
-        rank = np.tile(np.arange(1, codes.shape[1] + 1), len(rows))
-        flat = codes.ravel()
-        keep = flat >= 0
-        return pd.DataFrame(
-            {
-                "user_id": user_column[keep],
-                "rank": rank[keep],
-                "item_id": self.item_ids_[flat[keep]],
-                "score": scores.ravel()[keep],
-            }
+                raise InvalidInput(f"users not in the training ratings: {user_ids[rows < 0][:10].tolist()}")
+        if len(rows) == 0:
+            return empty_topn()
+        codes, scores = self._top_codes(rows, neighbours, k, n, exclude_seen, candidates)
+        positions, ranks = np.nonzero(codes >= 0)
+        return topn_frame(
+            self.user_ids_[rows[positions]],
+            ranks + 1,
+            self.item_ids_[codes[positions, ranks]],
+            scores[positions, ranks],
+            np.zeros(len(positions), dtype=bool),
         )

@@ -13,8 +13,9 @@ so the numbers can be checked against it:
   contribute; `positive_only=False` also lets negative similarities vote (denominator Σ|sim|);
 - when the selected neighbours carry no weight (Σ|sim| = 0) the prediction is the user's mean;
 - users or items unseen in training get the global training mean (Surprise's "impossible"
-  default). Both fallbacks are flagged: `last_fallback_` (no neighbour evidence) and
-  `last_unknown_` (unseen user or item) after every predict call;
+  default). Both fallbacks are flagged in the mask `predict(..., return_fallback=True)` returns
+  (no neighbour evidence, or an unseen user or item); `predict_k_curve` returns the mask per K
+  and the unseen pairs separately (`KCurve`);
 - predictions are clipped to the rating scale.
 
 `predict_k_curve` sorts every (user, item) pair's candidate neighbours once and reads the
@@ -23,13 +24,19 @@ prediction for every K off cumulative sums, so a 10-point K curve costs one pred
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
+from recsys.errors import InvalidInput, InvalidParameter
 from recsys.models.base import (
     RatingMatrix,
     RatingPredictor,
+    check_choice,
+    check_count,
     check_dense_size,
+    check_is_fitted,
     check_positive_ratings,
     check_training_ratings,
 )
@@ -39,13 +46,32 @@ from recsys.models.similarity import corated_cosine, corated_pearson
 _BLOCK_CELLS = 4_000_000
 
 
+class KCurve(NamedTuple):
+    """Predictions for a grid of K from one neighbour sort.
+
+    values:   (len(ks), n_pairs) predictions, clipped to the training scale;
+    fallback: (len(ks), n_pairs) True where the pair had no neighbour evidence at that K (the
+              user's mean) or an unseen user or item (the global mean);
+    unknown:  (n_pairs,) True where the user or the item is unseen in training.
+    """
+
+    values: np.ndarray
+    fallback: np.ndarray
+    unknown: np.ndarray
+
+
 def _check_ks(ks) -> np.ndarray:
     ks = np.atleast_1d(np.asarray(ks))
     if ks.size == 0:
-        raise ValueError("ks is empty: give at least one neighbourhood size")
-    if not np.issubdtype(ks.dtype, np.integer) or (ks < 1).any():
-        raise ValueError(f"neighbourhood sizes must be positive integers, got {ks.tolist()}")
+        raise InvalidParameter("ks is empty: give at least one neighbourhood size K")
+    for k in ks.tolist():
+        check_count(k, "K (neighbours)")
     return ks.astype(np.int64)
+
+
+def _check_flag(value, name: str) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidParameter(f"{name} must be True or False, got {value!r}")
 
 
 class NeighbourhoodPredictor(RatingPredictor):
@@ -56,13 +82,18 @@ class NeighbourhoodPredictor(RatingPredictor):
         self.mean_centred = mean_centred
         self.positive_only = positive_only
 
+    def _validate_params(self) -> None:
+        check_count(self.k, "k (neighbours)")
+        _check_flag(self.mean_centred, "mean_centred")
+        _check_flag(self.positive_only, "positive_only")
+
     # -- subclass hook ---------------------------------------------------------------------
     def _user_similarity(self, train: pd.DataFrame) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame) -> NeighbourhoodPredictor:
-        _check_ks([self.k])
+        self._validate_params()
         check_training_ratings(train)
         self.learn_rating_scale(train)
         self.ratings_ = RatingMatrix(train)
@@ -72,8 +103,8 @@ class NeighbourhoodPredictor(RatingPredictor):
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
         self.similarity_ = np.asarray(self._user_similarity(train), dtype=np.float64)
         n_users = len(self.ratings_.user_ids)
-        if self.similarity_.shape != (n_users, n_users):
-            raise RuntimeError(f"similarity has shape {self.similarity_.shape}, expected {(n_users, n_users)}")
+        if self.similarity_.shape != (n_users, n_users):  # pragma: no cover - a bug in a subclass
+            raise AssertionError(f"similarity has shape {self.similarity_.shape}, expected {(n_users, n_users)}")
         # Raters of each item in training-frame order (Surprise's tie order), as CSR-like arrays.
         user_codes = self.ratings_.user_codes(train["user_id"].to_numpy())
         item_codes = self.ratings_.item_codes(train["item_id"].to_numpy())
@@ -86,23 +117,29 @@ class NeighbourhoodPredictor(RatingPredictor):
         return self
 
     # -- prediction ------------------------------------------------------------------------
-    def predict(self, user_ids, item_ids) -> np.ndarray:
-        curve = self.predict_k_curve(user_ids, item_ids, [self.k])
-        self.last_fallback_ = self.last_fallback_[0]
-        return curve[0]
+    def _predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, fallback, _ = self._k_curve(user_ids, item_ids, np.array([self.k], dtype=np.int64))
+        return values[0], fallback[0]
 
-    def predict_k_curve(self, user_ids, item_ids, ks, progress=None) -> np.ndarray:
-        """Predictions for every K in `ks` from one neighbour sort: array (len(ks), n_pairs).
+    def predict_k_curve(self, user_ids, item_ids, ks, progress=None) -> KCurve:
+        """Predictions for every K in `ks` from one neighbour sort, with their fallback masks.
 
-        Also sets `last_fallback_` (len(ks), n_pairs) and `last_unknown_` (n_pairs,).
+        Returns :class:`KCurve` ``(values, fallback, unknown)``; ``values[j]`` equals
+        ``UserKNN(k=ks[j])``'s predictions exactly.
         """
-        if not hasattr(self, "similarity_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(train) first")
+        check_is_fitted(self)
         ks = _check_ks(ks)
         user_ids = np.asarray(user_ids)
         item_ids = np.asarray(item_ids)
         if user_ids.shape != item_ids.shape or user_ids.ndim != 1:
-            raise ValueError(f"user_ids {user_ids.shape} and item_ids {item_ids.shape} must be 1-D and equal length")
+            raise InvalidInput(
+                f"user_ids {user_ids.shape} and item_ids {item_ids.shape} must be 1-D and of equal length"
+            )
+        values, fallback, unknown = self._k_curve(user_ids, item_ids, ks, progress)
+        return KCurve(self.clip(values), fallback, unknown)
+
+    def _k_curve(self, user_ids, item_ids, ks, progress=None):
+        """Unclipped (values, fallback) of shape (len(ks), n_pairs) and the unseen-pair mask."""
         users = self.ratings_.user_codes(user_ids)
         items = self.ratings_.item_codes(item_ids)
         n_pairs = len(users)
@@ -132,9 +169,7 @@ class NeighbourhoodPredictor(RatingPredictor):
                 fallback[:, block] = no_evidence.T
             if progress is not None and (group % 200 == 0 or group == n_groups - 1):
                 progress(group + 1, n_groups, "neighbour sweep over items")
-        self.last_fallback_ = fallback
-        self.last_unknown_ = unknown
-        return self.clip(predictions)
+        return predictions, fallback, unknown
 
     def _estimate_block(self, block_users, raters, rater_values, ks, k_max):
         similarity = self.similarity_[np.ix_(block_users, raters)]
@@ -174,14 +209,16 @@ class UserKNN(NeighbourhoodPredictor):
         positive_only: bool = True,
     ):
         super().__init__(k=k, mean_centred=mean_centred, positive_only=positive_only)
-        if similarity not in self.SIMILARITIES:
-            raise ValueError(f"unknown similarity {similarity!r}; choose from {sorted(self.SIMILARITIES)}")
         self.similarity = similarity
         self.min_support = min_support
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_choice(self.similarity, "similarity", sorted(self.SIMILARITIES))
+        check_count(self.min_support, "min_support", minimum=0)
 
     def _user_similarity(self, train: pd.DataFrame) -> np.ndarray:
-        if isinstance(self.min_support, bool) or int(self.min_support) != self.min_support or self.min_support < 0:
-            raise ValueError(f"min_support must be a non-negative integer, got {self.min_support!r}")
         # The co-rated similarities drop zeros from the sparse matrix as "not rated".
         check_positive_ratings(train, type(self).__name__)
         return self.SIMILARITIES[self.similarity](self.ratings_.matrix, min_support=self.min_support)

@@ -13,27 +13,40 @@ into "no neighbours" (the model then falls back to the user's mean rating, flagg
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.errors import InvalidParameter
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import check_item_features, check_ratings_frame
+from recsys.models.base import check_features, check_item_features, check_ratings_frame
 from recsys.models.knn import NeighbourhoodPredictor
 from recsys.models.similarity import cosine_similarity_matrix
+
+RELEVANCE_RULES = ("user_mean", "all")
+
+
+def check_relevance(relevance) -> str | float:
+    """'user_mean', 'all' or a finite rating threshold; anything else is refused with the choices."""
+    if isinstance(relevance, str) and relevance in RELEVANCE_RULES:
+        return relevance
+    if isinstance(relevance, numbers.Real) and not isinstance(relevance, bool) and np.isfinite(relevance):
+        return relevance
+    raise InvalidParameter(f"unknown relevance rule {relevance!r}: use 'user_mean', 'all' or a rating threshold")
 
 
 def relevant_mask(train: pd.DataFrame, relevance: str | float = "user_mean") -> np.ndarray:
     """Boolean per training row: is this rating relevant to its user under the rule above?"""
+    relevance = check_relevance(relevance)
     ratings = train["rating"].to_numpy(dtype=np.float64)
     if relevance == "user_mean":
         user_mean = train.groupby("user_id")["rating"].transform("mean").to_numpy(dtype=np.float64)
         return ratings >= user_mean
     if relevance == "all":
         return np.ones(len(train), dtype=bool)
-    if isinstance(relevance, (int, float)) and not isinstance(relevance, bool):
-        return ratings >= float(relevance)
-    raise ValueError(f"unknown relevance rule {relevance!r}: use 'user_mean', 'all' or a rating threshold")
+    return ratings >= float(relevance)
 
 
 def user_profiles(
@@ -43,7 +56,7 @@ def user_profiles(
 
     Every user in `train` gets a row, in the order of `user_ids`; see the module docstring for
     which items count as relevant. Items absent from `features` contribute nothing; features with
-    NaN values or covering no rated item raise ValueError (they would give NaN or all-zero profiles).
+    NaN values or covering no rated item raise InvalidInput (they would give NaN or all-zero profiles).
     """
     check_ratings_frame(train)
     check_item_features(features, train, "user profiles")
@@ -78,11 +91,17 @@ class ProfileKNN(NeighbourhoodPredictor):
         super().__init__(k=k, mean_centred=mean_centred, positive_only=positive_only)
         self.features = features
         self.relevance = relevance
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_relevance(self.relevance)
+        check_features(self.features, "features")
 
     def _user_similarity(self, train: pd.DataFrame) -> np.ndarray:
         user_ids, profiles = user_profiles(train, self.features, self.relevance)
-        if not np.array_equal(user_ids, self.ratings_.user_ids):
-            raise RuntimeError("profile users do not line up with the rating matrix")  # pragma: no cover
+        if not np.array_equal(user_ids, self.ratings_.user_ids):  # pragma: no cover - same sort rule
+            raise AssertionError("profile users do not line up with the rating matrix")
         self.profiles_ = profiles
         self.users_without_profile_ = user_ids[~profiles.any(axis=1)]
         return cosine_similarity_matrix(profiles)

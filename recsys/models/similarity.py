@@ -13,13 +13,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.errors import InvalidInput
+
 
 def _as_float_rows(X) -> sp.csr_matrix | np.ndarray:
     if sp.issparse(X):
         return sp.csr_matrix(X, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
-        raise ValueError(f"expected a 2-D matrix of row vectors, got shape {X.shape}")
+        raise InvalidInput(f"expected a 2-D matrix of row vectors, got shape {X.shape}")
     return X
 
 
@@ -52,7 +54,7 @@ def cosine_similarity_matrix(X, Y=None, dtype=np.float64) -> np.ndarray:
     Xn = _normalise_rows(_as_float_rows(X))
     Yn = Xn if Y is None else _normalise_rows(_as_float_rows(Y))
     if Y is not None and Xn.shape[1] != Yn.shape[1]:
-        raise ValueError(f"X has {Xn.shape[1]} columns but Y has {Yn.shape[1]}")
+        raise InvalidInput(f"X has {Xn.shape[1]} columns but Y has {Yn.shape[1]}")
     product = Xn @ Yn.T
     if sp.issparse(product):
         product = product.toarray()
