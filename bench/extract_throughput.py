@@ -4,7 +4,7 @@
 
 (a) naive: for each poster, load, preprocess and predict one image at a time with torch's
     default settings, like the blog post's code;
-(b) pipeline: extract_poster_features end to end (DataLoader decoding workers, calibrated batch
+(b) pipeline: extract() end to end (DataLoader decoding workers, calibrated batch
     size / memory format / threads, forward, chunked writes to a temporary feature store);
 (c) model: the forward pass alone on pre-loaded tensors at the calibrated setting.
 
@@ -15,18 +15,14 @@ largest absolute difference between the features of (a) and (b). Last line: key=
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import torch
+from _data import SHARED_DATA_DIR
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from _data import SHARED_DATA_DIR  # noqa: E402
-
-from recsys.config import torch_device_name  # noqa: E402
+from recsys.config import torch_device_name
 
 
 def main() -> int:
@@ -47,7 +43,8 @@ def main() -> int:
     from recsys.data.posters import open_image
     from recsys.features.backbones import create_backbone
     from recsys.features.calibration import calibrate
-    from recsys.features.extract import extract_poster_features
+    from recsys.features.config import RunOptions, make_config
+    from recsys.features.extract import extract
     from recsys.features.images import FeatureRunner
     from recsys.features.store import FeatureStore
 
@@ -93,7 +90,8 @@ def main() -> int:
     subset = _subset(dataset, item_ids)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        result = extract_poster_features(subset, backbone, store=FeatureStore(folder), device=device)
+        config = make_config(subset, "posters", backbone.name, device=device)
+        result = extract(subset, config, RunOptions(device=device, model=backbone, store=FeatureStore(folder)))
         pipeline_seconds = time.perf_counter() - start
     pipeline_ips = result.n_computed / pipeline_seconds
     print(

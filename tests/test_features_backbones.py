@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from recsys.errors import InvalidParameter
 from recsys.features import backbones
 from recsys.features.backbones import WeightsUnavailableError, create_backbone
 
@@ -77,8 +78,10 @@ def test_weights_file_round_trip_and_mismatch(tmp_path):
     torch.save({"fc.weight": torch.zeros(3, 3)}, tmp_path / "wrong.pth")
     with pytest.raises(WeightsUnavailableError, match="does not fit"):
         create_backbone("resnet10t", weights_file=tmp_path / "wrong.pth")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InvalidParameter, match="weights file not found"):
         create_backbone("resnet10t", weights_file=tmp_path / "missing.pth")
+    assert backbones.weights_from_id(loaded.weights_id) == ("file", str(path.resolve()))
+    assert backbones.weights_from_id(untrained.weights_id) == ("random", None)
 
 
 def test_intermediate_layer_pooling_and_flatten(lite0):

@@ -1,4 +1,5 @@
-"""Poster extraction pipeline: real offline lite0 weights, generated posters, failures, cache, resume."""
+"""Poster extraction through extract(): real offline lite0 weights, generated posters, failures, cache,
+resume, pluggable engines."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import torch
 from PIL import Image
 
 from recsys.data.dataset import Dataset
+from recsys.errors import InvalidParameter, MediaError
+from recsys.features import engines
 from recsys.features.backbones import create_backbone
-from recsys.features.extract import extract_poster_features, load_cached_features, load_entry
-from recsys.features.store import FeatureStore
+from recsys.features.config import RunOptions, make_config
+from recsys.features.extract import extract, load_cached, load_entry
+from recsys.features.store import Chunk, FeatureStore
 
 N_GOOD = 10
 
@@ -66,17 +70,20 @@ def lite0():
     return create_backbone("tf_efficientnet_lite0")
 
 
+def run_with(lite0, store, **options) -> RunOptions:
+    return RunOptions(model=lite0, store=store, device="cpu", **options)
+
+
 def test_failures_are_listed_and_second_run_is_a_cache_hit(poster_dir, lite0, tmp_path):
     dataset = make_dataset("generated", poster_dir)
     store = FeatureStore(tmp_path / "store", chunk_size=4)
     calls = []
-    result = extract_poster_features(
+    config = make_config(dataset, device="cpu")
+    result = extract(
         dataset,
-        lite0,
-        store=store,
-        batch_size=4,
-        num_workers=0,
-        progress=lambda done, total, message: calls.append((done, total)),
+        config,
+        run_with(lite0, store, batch_size=4, num_workers=0),
+        progress=lambda done, total, message: calls.append((done, total, message)),
     )
     assert sorted(result.features.item_ids.tolist()) == list(range(1, N_GOOD + 1))
     assert result.features.dim == 1280 and np.isfinite(result.features.matrix).all()
@@ -87,32 +94,32 @@ def test_failures_are_listed_and_second_run_is_a_cache_hit(poster_dir, lite0, tm
     assert "garbage.jpg" in reasons[102]
     assert "not found" in reasons[103]
     assert result.device == "cpu" and result.images_per_s > 0 and not result.cache_hit
-    assert calls[-1] == (len(poster_dir), len(poster_dir))
+    assert calls[-1][:2] == (len(poster_dir), len(poster_dir)) and "images/s on cpu" in calls[-1][2]
+    assert result.key == config.key() and result.config == config
 
     start = time.perf_counter()
-    again = extract_poster_features(dataset, "tf_efficientnet_lite0", store=store)
+    again = extract(dataset, make_config(dataset, device="cpu"), RunOptions(store=store))  # no model built
     assert time.perf_counter() - start < 1.0
-    assert again.cache_hit and again.n_computed == 0
+    assert again.cache_hit and again.n_computed == 0 and again.device == "cpu"
     np.testing.assert_array_equal(again.features.matrix, result.features.matrix)
     assert sorted(again.failures["item_id"]) == [101, 102, 103, 104]
 
-    cached = load_cached_features(dataset, store=store)
-    np.testing.assert_array_equal(cached.subset(result.features.item_ids).matrix, result.features.matrix)
+    cached = load_cached(dataset, config, RunOptions(store=store))
+    np.testing.assert_array_equal(cached.features.matrix, result.features.matrix)
     by_key = load_entry(result.key, store)
     assert by_key.cache_hit and by_key.features.item_ids.tolist() == result.features.item_ids.tolist()
     entries = store.list_entries()
     assert len(entries) == 1 and bool(entries["complete"].iloc[0]) and entries["failures"].iloc[0] == 4
+    assert entries["precision"].iloc[0] == "fp32"
 
 
 def test_pipeline_matches_one_image_at_a_time_with_workers(poster_dir, lite0, tmp_path):
     good = {i: poster_dir[i] for i in range(1, 7)}
-    result = extract_poster_features(
-        make_dataset("workers", good),
-        lite0,
-        store=FeatureStore(tmp_path),
-        batch_size=3,
-        num_workers=1,
-        channels_last=True,
+    dataset = make_dataset("workers", good)
+    result = extract(
+        dataset,
+        make_config(dataset, device="cpu"),
+        run_with(lite0, FeatureStore(tmp_path), batch_size=3, num_workers=1, channels_last=True),
     )
     with torch.inference_mode():
         for item_id, path in good.items():
@@ -124,6 +131,7 @@ def test_pipeline_matches_one_image_at_a_time_with_workers(poster_dir, lite0, tm
 def test_interrupted_run_resumes_from_written_chunks(poster_dir, lite0, tmp_path):
     good = {i: poster_dir[i] for i in range(1, N_GOOD + 1)}
     dataset = make_dataset("resume", good)
+    config = make_config(dataset, device="cpu")
     store = FeatureStore(tmp_path / "store", chunk_size=3)  # 10 items -> chunks of 3, 3, 3, 1
 
     def stop_after_two_chunks(done, total, message):
@@ -131,15 +139,29 @@ def test_interrupted_run_resumes_from_written_chunks(poster_dir, lite0, tmp_path
             raise KeyboardInterrupt("simulated kill")
 
     with pytest.raises(KeyboardInterrupt):
-        extract_poster_features(
-            dataset, lite0, store=store, batch_size=2, num_workers=0, progress=stop_after_two_chunks
-        )
-    assert load_cached_features(dataset, store=store) is None  # partial entries are never served
-    resumed = extract_poster_features(dataset, lite0, store=store, batch_size=2, num_workers=0)
+        extract(dataset, config, run_with(lite0, store, batch_size=2, num_workers=0), stop_after_two_chunks)
+    assert load_cached(dataset, config, RunOptions(store=store)) is None  # partial entries are never served
+    # a later run asking for another chunk size keeps the plan the entry was started with
+    resumed = extract(dataset, config, run_with(lite0, store, batch_size=2, num_workers=0, chunk_size=5))
     assert resumed.n_computed == 4 and resumed.n_reused == 6 and not resumed.cache_hit
-    fresh = extract_poster_features(dataset, lite0, store=FeatureStore(tmp_path / "fresh"), batch_size=5, num_workers=0)
+    fresh = extract(dataset, config, run_with(lite0, FeatureStore(tmp_path / "fresh"), batch_size=5, num_workers=0))
     assert fresh.n_computed == 10
     np.testing.assert_allclose(resumed.features.matrix, fresh.features.matrix, atol=1e-4)
+
+
+def test_unreadable_chunk_is_recomputed_not_a_crash(poster_dir, lite0, tmp_path, caplog):
+    good = {i: poster_dir[i] for i in range(1, 5)}
+    dataset = make_dataset("damaged", good)
+    config = make_config(dataset, device="cpu")
+    store = FeatureStore(tmp_path, chunk_size=2)
+    first = extract(dataset, config, run_with(lite0, store, batch_size=2, num_workers=0))
+    path = store.entry(config).chunk_path(1)
+    path.write_bytes(b"PK\x03\x04 not a whole zip")
+    with caplog.at_level("WARNING"):
+        again = extract(dataset, config, run_with(lite0, store, batch_size=2, num_workers=0))
+    assert not again.cache_hit and again.n_computed == 2 and again.n_reused == 2
+    assert "computed again" in caplog.text
+    np.testing.assert_allclose(again.features.matrix, first.features.matrix, atol=1e-5)
 
 
 def test_changed_poster_file_is_a_new_cache_key(poster_dir, lite0, tmp_path):
@@ -152,9 +174,14 @@ def test_changed_poster_file_is_a_new_cache_key(poster_dir, lite0, tmp_path):
         paths[item_id] = str(target)
     dataset = make_dataset("changing", paths)
     store = FeatureStore(tmp_path / "store")
-    first = extract_poster_features(dataset, lite0, store=store, batch_size=2)
+    config = make_config(dataset, device="cpu")
+    first = extract(dataset, config, run_with(lite0, store, batch_size=2))
     Image.new("RGB", (60, 90), (200, 10, 10)).save(paths[2])
-    second = extract_poster_features(dataset, lite0, store=store, batch_size=2)
+    assert extract(dataset, config, RunOptions(store=store)).key == first.key  # the config names the old files
+    store.remove(first.key)
+    with pytest.raises(InvalidParameter, match="changed since this configuration was made"):
+        extract(dataset, config, run_with(lite0, store, batch_size=2))  # and never computes new ones under it
+    second = extract(dataset, make_config(dataset, device="cpu"), run_with(lite0, store, batch_size=2))
     assert not second.cache_hit and second.key != first.key
     assert not np.allclose(first.features.matrix[1], second.features.matrix[1])
 
@@ -162,17 +189,81 @@ def test_changed_poster_file_is_a_new_cache_key(poster_dir, lite0, tmp_path):
 def test_png_named_jpg_poster_extracts(shared_data_dir, lite0, tmp_path):
     path = shared_data_dir / "posters-ml1m" / "3575.jpg"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    result = extract_poster_features(
-        make_dataset("png", {3575: str(path)}), lite0, store=FeatureStore(tmp_path), batch_size=1
-    )
+    dataset = make_dataset("png", {3575: str(path)})
+    result = extract(dataset, make_config(dataset, device="cpu"), run_with(lite0, FeatureStore(tmp_path), batch_size=1))
     assert result.failures.empty and result.features.item_ids.tolist() == [3575]
     assert np.isfinite(result.features.matrix).all() and np.abs(result.features.matrix).sum() > 0
 
 
-def test_calibration_is_measured_once_and_remembered(lite0):
+def test_refusals_come_before_any_model_is_built(poster_dir, lite0, tmp_path):
+    store = FeatureStore(tmp_path)
+    nothing = make_dataset("no-posters", {1: None, 2: None})
+    with pytest.raises(MediaError, match="none of the 2 items has a poster file"):
+        extract(nothing, make_config(nothing, device="cpu"), RunOptions(store=store, model="not built"))
+    dataset = make_dataset("checks", {1: poster_dir[1]})
+    with pytest.raises(InvalidParameter, match="config asks for"):
+        extract(dataset, make_config(dataset, pooling="max", device="cpu"), run_with(lite0, store, batch_size=1))
+    with pytest.raises(InvalidParameter, match="needs a CUDA device"):
+        extract(dataset, make_config(dataset, precision="amp"), run_with(lite0, store, batch_size=1))
+    with pytest.raises(InvalidParameter, match="unknown extraction engine 'warp'"):
+        extract(dataset, make_config(dataset, device="cpu"), RunOptions(store=store, engine="warp"))
+    with pytest.raises(InvalidParameter, match="for dataset 'checks', not 'other'"):
+        extract(make_dataset("other", {1: poster_dir[1]}), make_config(dataset), RunOptions(store=store))
+    assert store.list_entries().empty
+
+
+class ConstantEngine:
+    """A stand-in engine: every readable poster gets its file size as a 2-d feature."""
+
+    name = "constant"
+
+    def run(self, job: engines.ExtractionJob) -> engines.EngineReport:
+        import os
+
+        job.entry.start({"dim": 2, "backbone": {"backbone": "constant"}})
+        count = 0
+        for index in job.entry.pending_chunks():
+            ids, rows, failed = [], [], []
+            for item_id in job.entry.chunk_items(index):
+                path = job.paths.get(int(item_id))
+                if path and os.path.exists(path):
+                    ids.append(int(item_id))
+                    rows.append([os.path.getsize(path), 1.0])
+                else:
+                    failed.append((int(item_id), "no file"))
+            job.entry.write_chunk(
+                index,
+                Chunk(
+                    np.asarray(ids, np.int64),
+                    np.asarray(rows, np.float32).reshape(-1, 2),
+                    pd.DataFrame(failed, columns=["item_id", "reason"]),
+                ),
+            )
+            count += len(ids)
+            job.progress(count, len(job.entry.item_ids), "constant")
+        return engines.EngineReport(device="nowhere", settings="constant", items=count, frames=count, seconds=0.5)
+
+
+def test_engines_are_pluggable_and_share_the_store(poster_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(engines.ENGINES, "constant", f"{__name__}:ConstantEngine")
+    dataset = make_dataset("engine", {1: poster_dir[1], 2: poster_dir[2], 3: None})
+    config = make_config(dataset, device="cpu")
+    store = FeatureStore(tmp_path, chunk_size=2)
+    result = extract(dataset, config, RunOptions(engine="constant", store=store))
+    assert result.device == "nowhere" and result.images_per_s == 4.0 and result.n_computed == 2
+    assert result.features.matrix[:, 1].tolist() == [1.0, 1.0] and result.failures["item_id"].tolist() == [3]
+    run = result.info["manifest"]["runs"][-1]
+    assert run["engine"] == "constant" and run["n_failures"] == 1
+    again = extract(dataset, config, RunOptions(store=store))  # any engine reads what another wrote
+    assert again.cache_hit and again.key == result.key
+
+
+def test_calibration_is_measured_once_and_remembered(lite0, caplog):
     from recsys.features import calibration
 
-    settings, record = calibration.calibrate(lite0, "cpu", force=True, budget_s=0.5)
+    with caplog.at_level("INFO", logger="recsys.features.calibration"):
+        settings, record = calibration.calibrate(lite0, "cpu", force=True, budget_s=0.5)
+    assert "calibration: measured" in caplog.text
     assert settings.batch_size in calibration.CPU_BATCH_SIZES and len(record["measurements"]) >= 2
     fastest = max(m["images_per_s"] for m in record["measurements"])
     chosen = record["best"]
@@ -186,3 +277,19 @@ def test_calibration_is_measured_once_and_remembered(lite0):
     assert time.perf_counter() - start < 0.1
     assert (again.batch_size, again.channels_last) == (settings.batch_size, settings.channels_last)
     assert stored["measured"] == record["measured"]
+    calibration.calibration_path().write_text("{ not json")  # damaged: measured again, not a crash
+    with caplog.at_level("WARNING", logger="recsys.features.calibration"):
+        calibration.calibrate(lite0, "cpu", budget_s=0.2)
+    assert "unreadable" in caplog.text
+
+
+def test_deprecated_signatures_still_work_and_warn(poster_dir, tmp_path):
+    from recsys.features.extract import extract_poster_features, load_cached_features
+
+    dataset = make_dataset("legacy", {1: poster_dir[1]})
+    store = FeatureStore(tmp_path)
+    with pytest.warns(DeprecationWarning, match="extract_poster_features is deprecated"):
+        result = extract_poster_features(dataset, store=store, batch_size=1, num_workers=0, device="cpu")
+    with pytest.warns(DeprecationWarning):
+        cached = load_cached_features(dataset, store=store, device="cpu")
+    np.testing.assert_array_equal(cached.matrix, result.features.matrix)

@@ -10,7 +10,8 @@ import torch
 
 from recsys.data.dataset import Dataset
 from recsys.data.errors import MediaError
-from recsys.features.extract import extract_trailer_features, load_cached_features
+from recsys.features.config import RunOptions, make_config
+from recsys.features.extract import extract, load_cached
 from recsys.features.store import FeatureStore
 from recsys.features.video import expected_frame_count, mean_embedding, sample_frames, window_embeddings
 
@@ -55,6 +56,12 @@ def test_frame_counts_follow_duration(videos, fps):
         assert sampled.duration_s == pytest.approx(seconds, abs=0.05)
         assert len(sampled.frames) == expected_frame_count(seconds, fps) == seconds * fps
         assert np.allclose(np.diff(sampled.times), 1 / fps, atol=0.03)  # evenly spaced by timestamp
+
+
+def test_max_duration_cuts_and_says_so(videos):
+    sampled = sample_frames(videos["long"], fps=2, max_duration=4)
+    assert len(sampled.frames) == 8 and max(sampled.times) < 4
+    assert sampled.note == "cut at 4 s of 10 s" and sampled.duration_s == pytest.approx(4, abs=0.05)
 
 
 def test_every_nth_frame(videos):
@@ -107,9 +114,12 @@ def test_trailer_extraction_statuses_shapes_and_cache(videos, tmp_path):
         trailers=pd.Series(paths, index=items.index, dtype=object),
     )
     store = FeatureStore(tmp_path)
-    result = extract_trailer_features(
-        dataset, fps=2, window_sizes=(10, 20), window_stride=5, store=store, batch_size=8, num_workers=0
-    )
+
+    def run(**options):
+        return RunOptions(store=store, device="cpu", **options)
+
+    config = make_config(dataset, "trailers", fps=2, device="cpu")
+    result = extract(dataset, config, run(window_sizes=(10, 20), window_stride=5, batch_size=8, num_workers=0))
     assert result.features.item_ids.tolist() == [1, 2] and result.features.dim == 1280
     assert sorted(result.failures["item_id"]) == [3, 4, 5]
     status = result.status.set_index("item_id")
@@ -120,14 +130,23 @@ def test_trailer_extraction_statuses_shapes_and_cache(videos, tmp_path):
     assert result.sequences[10][2].shape == (0, 1280)
     # DFV = mean of the frames; the single 20-frame window of a 20-frame clip is the same vector.
     np.testing.assert_allclose(result.sequences[20][1][0], result.features.matrix[0], atol=1e-5)
+    assert "frames/s on cpu" in result.summary()
 
-    again = extract_trailer_features(dataset, fps=2, window_sizes=(5,), window_stride=2, store=store)
-    assert again.cache_hit and again.sequences[5][1].shape == (8, 1280)
-    cached = load_cached_features(dataset, media="trailers", fps=2, store=store)
-    np.testing.assert_array_equal(cached.matrix, result.features.matrix)
-    assert load_cached_features(dataset, media="trailers", fps=1, store=store) is None
-    assert load_cached_features(dataset, media="trailers", fps=2.0, store=store) is not None  # 2 == 2.0
+    again = extract(dataset, make_config(dataset, "trailers", fps=2.0), run(window_sizes=(5,), window_stride=2))
+    assert again.cache_hit and again.key == result.key and again.sequences[5][1].shape == (8, 1280)
+    cached = load_cached(dataset, config, run())
+    np.testing.assert_array_equal(cached.features.matrix, result.features.matrix)
+    assert load_cached(dataset, make_config(dataset, "trailers", fps=1), run()) is None
 
-    nth = extract_trailer_features(dataset, every_nth=48, item_ids=[1, 2], store=store, batch_size=8, num_workers=1)
-    assert nth.status.set_index("item_id")["n_frames"].to_dict() == {1: 5, 2: 2}  # 240 and 75 frames
-    assert load_cached_features(dataset, media="trailers", every_nth=48, item_ids=[1, 2], store=store) is not None
+    nth = make_config(dataset, "trailers", every_nth=48, item_ids=[1, 2], device="cpu")
+    nth_result = extract(dataset, nth, run(batch_size=8, num_workers=1))
+    assert nth_result.status.set_index("item_id")["n_frames"].to_dict() == {1: 5, 2: 2}  # 240 and 75 frames
+    assert load_cached(dataset, nth, run()) is not None
+
+    capped = make_config(dataset, "trailers", fps=2, max_duration=4, item_ids=[1, 2], device="cpu")
+    capped_result = extract(dataset, capped, run(batch_size=8, num_workers=0))
+    capped_status = capped_result.status.set_index("item_id")
+    assert capped_status["n_frames"].to_dict() == {1: 8, 2: 6} and capped.key() != config.key()
+    assert "cut at 4 s" in capped_status.loc[1, "status"] and capped_status.loc[2, "status"].endswith(
+        "windows of [10, 20]"
+    )

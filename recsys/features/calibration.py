@@ -8,13 +8,18 @@ So a short measurement decides, and its result is stored in ``cache_dir()/calibr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
 import torch
 
+from recsys.cache import atomic_write_text
 from recsys.config import cache_dir
+from recsys.errors import RecsysError, StorageError
 from recsys.features.images import FeatureRunner, RunSettings
+
+log = logging.getLogger(__name__)
 
 CPU_BATCH_SIZES = (1, 4, 16, 32)
 SINGLE_THREAD_MARGIN = 1.25
@@ -22,38 +27,49 @@ CALIBRATION_VERSION = 2  # bump when the searched settings change: old records a
 GPU_BATCH_SIZES = (16, 32, 64, 128, 256)
 
 
+class CalibrationFailed(RecsysError, RuntimeError):
+    """No batch size could run on the device (out of memory at every size tried)."""
+
+
 def calibration_path():
     return cache_dir() / "calibration.json"
 
 
-def calibration_key(backbone, device: str) -> str:
+def calibration_key(backbone, device: str, amp: bool | None = None) -> str:
     threads = torch.get_num_threads() if device == "cpu" else 0
-    return "|".join(
-        [
-            f"v{CALIBRATION_VERSION}",
-            device,
-            backbone.name,
-            backbone.layer or "pre-logits",
-            backbone.pooling,
-            "x".join(map(str, backbone.input_size)),
-            f"torch{torch.__version__}",
-            f"threads{threads}",
-        ]
-    )
+    parts = [
+        f"v{CALIBRATION_VERSION}",
+        device,
+        backbone.name,
+        backbone.layer or "pre-logits",
+        backbone.pooling,
+        "x".join(map(str, backbone.input_size)),
+        f"torch{torch.__version__}",
+        f"threads{threads}",
+    ]
+    if amp is not None and amp != (device == "cuda"):  # the device's default precision keeps its old key
+        parts.append("amp" if amp else "fp32")
+    return "|".join(parts)
 
 
 def _read_all() -> dict:
+    path = calibration_path()
     try:
-        return json.loads(calibration_path().read_text())
-    except (OSError, ValueError):
+        table = json.loads(path.read_text())
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:
+        log.warning("calibration: %s is unreadable (%s); measuring again", path, exc)
+        return {}
+    return table if isinstance(table, dict) else {}
 
 
 def _write_all(table: dict) -> None:
-    path = calibration_path()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(table, indent=1))
-    os.replace(tmp, path)
+    """Best effort: a folder that cannot be written only means the next run measures again."""
+    try:
+        atomic_write_text(calibration_path(), json.dumps(table, indent=1))
+    except StorageError as exc:
+        log.warning("calibration: not remembered (%s)", exc)
 
 
 def measure(backbone, settings: RunSettings, min_seconds: float = 0.25) -> float:
@@ -80,7 +96,12 @@ def _synchronise(device: str) -> None:
 
 
 def calibrate(
-    backbone, device: str, force: bool = False, progress=None, budget_s: float | None = None
+    backbone,
+    device: str,
+    force: bool = False,
+    progress=None,
+    budget_s: float | None = None,
+    amp: bool | None = None,
 ) -> tuple[RunSettings, dict]:
     """Best RunSettings for this backbone on this device (remembered), and the measurements.
 
@@ -88,12 +109,19 @@ def calibrate(
     not faster (5 % margin) or the time budget is spent, so a slow model on a CPU does not spend
     long on large batches. On a CPU one intra-op thread is tried beside torch's default: with
     decoding workers on the other cores (or other programs busy) a single thread often wins.
+    amp: float16 autocast (None: on CUDA only).
     """
-    key = calibration_key(backbone, device)
+    amp = (device == "cuda") if amp is None else bool(amp)
+    key = calibration_key(backbone, device, amp)
     table = _read_all()
     if not force and key in table and not _measured_under_load_now_idle(table[key]):
-        return _settings(device, table[key]["best"]), table[key]
-    amp = device == "cuda"
+        try:
+            settings = _settings(device, table[key]["best"])
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("calibration: remembered record for %s is unreadable (%s); measuring again", key, exc)
+        else:
+            log.info("calibration: remembered %s for %s", settings.label(), key)
+            return settings, table[key]
     sizes = GPU_BATCH_SIZES if device == "cuda" else CPU_BATCH_SIZES
     thread_options = [0] if device != "cpu" or torch.get_num_threads() == 1 else [0, 1]
     budget_s = budget_s if budget_s is not None else (20.0 if device == "cuda" else 12.0)
@@ -132,7 +160,9 @@ def calibrate(
             if not improved or time.perf_counter() - started > budget_s:
                 break
     if not results:
-        raise RuntimeError(f"calibration of {backbone.name} on {device} failed at every batch size (out of memory)")
+        raise CalibrationFailed(
+            f"calibration of {backbone.name} on {device} failed at every batch size (out of memory)"
+        )
     best = max(results, key=lambda r: r["images_per_s"])
     single = [r for r in results if r["threads"] == 1]
     if single and best["threads"] != 1:
@@ -153,7 +183,15 @@ def calibrate(
     _write_all(table)
     # Leave the model in its default layout; the runner sets the chosen one.
     backbone.model.to(memory_format=torch.contiguous_format)
-    return _settings(device, best), record
+    settings = _settings(device, best)
+    log.info(
+        "calibration: measured %s for %s (%.1f images/s, %d settings tried)",
+        settings.label(),
+        key,
+        best["images_per_s"],
+        len(results),
+    )
+    return settings, record
 
 
 def _load_per_core() -> float | None:

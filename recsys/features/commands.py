@@ -1,8 +1,8 @@
 """CLI subcommand ``extract``: the headless twin of the Extract page, writing to the same store.
 
-python -m recsys extract --dataset ml-100k --backbone tf_efficientnet_lite0 --data-dir ../shared/data
-python -m recsys extract --dataset demo --media trailers --fps 2
-python -m recsys extract --list
+recsys extract --dataset ml-100k --backbone tf_efficientnet_lite0 --data-dir ../shared/data
+recsys extract --dataset demo --media trailers --fps 2
+recsys extract --list
 """
 
 from __future__ import annotations
@@ -10,8 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from recsys.errors import InvalidParameter
+
 
 def add_parser(subparsers) -> None:
+    from recsys.features.backbones import POOLINGS, WEIGHT_CHOICES
+    from recsys.features.config import DEFAULT_BACKBONE, MEDIA, PRECISIONS, PREPROCESSING
+    from recsys.features.engines import available_engines
+
     parser = subparsers.add_parser(
         "extract",
         help="extract CNN features of posters or trailers (cached, resumable)",
@@ -19,19 +25,28 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--dataset", help="dataset name (default: the first available)")
     parser.add_argument("--data-dir", help="data directory (default: $RECSYS_DATA_DIR)")
-    parser.add_argument("--backbone", default="tf_efficientnet_lite0", help="any timm model name")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="any timm model name")
     parser.add_argument(
         "--weights",
         default="auto",
-        choices=["auto", "pretrained", "offline", "file", "random"],
+        choices=list(WEIGHT_CHOICES),
         help="auto: weights file, else offline package, else timm hub; random = untrained baseline",
     )
     parser.add_argument("--weights-file", help="local state dict (.pth/.pt/.bin/.safetensors)")
     parser.add_argument("--layer", help="intermediate layer name (default: pooled pre-logits)")
-    parser.add_argument("--pooling", default="avg", choices=["avg", "max", "flatten"])
-    parser.add_argument("--media", default="posters", choices=["posters", "trailers"])
+    parser.add_argument("--pooling", default="avg", choices=list(POOLINGS))
+    parser.add_argument("--media", default="posters", choices=list(MEDIA))
     parser.add_argument("--fps", type=float, default=None, help="trailer frames per second (default 1)")
     parser.add_argument("--every-nth", type=int, help="trailers: keep every n-th frame instead of --fps")
+    parser.add_argument("--max-frames", type=int, help="trailers: at most this many frames per trailer")
+    parser.add_argument("--max-duration", type=float, help="trailers: only the first SECONDS of each trailer")
+    parser.add_argument(
+        "--precision", choices=["auto", *PRECISIONS], default="auto", help="auto: amp on CUDA, fp32 elsewhere"
+    )
+    parser.add_argument(
+        "--preprocessing", choices=["auto", *PREPROCESSING], default="auto", help="decoding path (auto: the device's)"
+    )
+    parser.add_argument("--engine", default="local", choices=available_engines(), help="extraction engine")
     parser.add_argument("--batch-size", type=int, help="skip calibration and use this batch size")
     parser.add_argument("--workers", type=int, help="decoding worker processes (default: chosen per machine)")
     parser.add_argument("--device", help="cpu / cuda / mps (default: autodetect)")
@@ -46,19 +61,24 @@ def _check_arguments(args: argparse.Namespace) -> None:
     """Options whose 0 or negative value used to be read as "not given" (`args.fps or 1.0`),
     silently running a different extraction than asked; checked before any slow loading."""
     if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be a positive number of items, got {args.limit}")
-    if args.media == "posters" and (args.fps is not None or args.every_nth is not None):
-        raise ValueError("--fps / --every-nth apply to --media trailers only")
+        raise InvalidParameter(f"--limit must be a positive number of items, got {args.limit}")
+    trailer_only = [args.fps, args.every_nth, args.max_frames, args.max_duration]
+    if args.media == "posters" and any(v is not None for v in trailer_only):
+        raise InvalidParameter("--fps / --every-nth / --max-frames / --max-duration apply to --media trailers only")
     if args.fps is not None and args.every_nth is not None:
-        raise ValueError("give either --fps or --every-nth, not both")
+        raise InvalidParameter("give either --fps or --every-nth, not both")
     if args.fps is not None and not args.fps > 0:
-        raise ValueError(f"--fps must be positive, got {args.fps:g}")
+        raise InvalidParameter(f"--fps must be positive, got {args.fps:g}")
     if args.every_nth is not None and args.every_nth < 1:
-        raise ValueError(f"--every-nth must be >= 1, got {args.every_nth}")
+        raise InvalidParameter(f"--every-nth must be >= 1, got {args.every_nth}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InvalidParameter(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.max_duration is not None and not args.max_duration > 0:
+        raise InvalidParameter(f"--max-duration must be positive, got {args.max_duration:g}")
     if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.workers is not None and args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+        raise InvalidParameter(f"--workers must be >= 0, got {args.workers}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,34 +91,35 @@ def run(args: argparse.Namespace) -> int:
     from recsys.config import data_dir
     from recsys.data import default_dataset_name, load_dataset
     from recsys.data.commands import tqdm_progress
-    from recsys.features.extract import extract_poster_features, extract_trailer_features
+    from recsys.features.config import RunOptions, make_config
+    from recsys.features.extract import extract
 
     _check_arguments(args)
     root = data_dir(args.data_dir)
     dataset = load_dataset(args.dataset or default_dataset_name(root), root, seed=args.seed)
-    item_ids = dataset.items.index[: args.limit] if args.limit is not None else None
-    common = dict(
-        item_ids=item_ids,
-        backbone=args.backbone,
+    run_options = RunOptions(
+        device=args.device, batch_size=args.batch_size, num_workers=args.workers, engine=args.engine
+    )
+    config = make_config(
+        dataset,
+        args.media,
+        args.backbone,
         weights=args.weights,
         weights_file=args.weights_file,
         layer=args.layer,
         pooling=args.pooling,
-        batch_size=args.batch_size,
-        num_workers=args.workers,
+        fps=args.fps,
+        every_nth=args.every_nth,
+        max_frames=args.max_frames,
+        max_duration=args.max_duration,
+        precision=None if args.precision == "auto" else args.precision,
+        preprocessing=None if args.preprocessing == "auto" else args.preprocessing,
+        item_ids=dataset.items.index[: args.limit] if args.limit is not None else None,
         device=args.device,
     )
     progress = tqdm_progress(f"{args.media} · {args.backbone}", unit="item")
     try:
-        if args.media == "posters":
-            result = extract_poster_features(dataset, progress=progress, **common)
-        else:
-            sampling = (
-                {"every_nth": args.every_nth, "fps": None}
-                if args.every_nth is not None
-                else {"fps": 1.0 if args.fps is None else args.fps}
-            )
-            result = extract_trailer_features(dataset, progress=progress, **sampling, **common)
+        result = extract(dataset, config, run_options, progress)
     finally:
         progress.close()
     summary = {
@@ -112,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
         "computed": result.n_computed,
         "reused": result.n_reused,
         "device": result.device,
+        "precision": config.precision,
+        "preprocessing": config.preprocessing,
+        "engine": args.engine,
         "settings": result.settings,
         "images_per_s": round(result.images_per_s, 2),
         "seconds": round(result.seconds, 3),

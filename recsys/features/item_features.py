@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recsys.errors import InvalidInput
+
 
 @dataclass
 class ItemFeatures:
@@ -25,12 +27,12 @@ class ItemFeatures:
         self.item_ids = np.asarray(self.item_ids, dtype=np.int64)
         self.matrix = np.asarray(self.matrix, dtype=np.float32)
         if self.matrix.ndim != 2 or len(self.matrix) != len(self.item_ids):
-            raise ValueError(
+            raise InvalidInput(
                 f"ItemFeatures '{self.name}': matrix shape {self.matrix.shape} does not match "
                 f"{len(self.item_ids)} item ids"
             )
         if len(np.unique(self.item_ids)) != len(self.item_ids):
-            raise ValueError(f"ItemFeatures '{self.name}': duplicate item ids")
+            raise InvalidInput(f"ItemFeatures '{self.name}': duplicate item ids")
 
     def non_finite_items(self) -> np.ndarray:
         """Ids of items whose vector holds NaN or inf (e.g. a failed decode written as NaN), which
@@ -41,7 +43,7 @@ class ItemFeatures:
         """ValueError naming `who` and the first affected items if any vector is not finite."""
         bad = self.non_finite_items()
         if len(bad):
-            raise ValueError(
+            raise InvalidInput(
                 f"{who}: item features '{self.name}' have NaN or infinite values for {len(bad)} items "
                 f"(e.g. {bad[:5].tolist()}); drop them with features.subset(...) or re-extract"
             )

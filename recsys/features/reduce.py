@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsys.errors import InvalidInput, InvalidParameter, NotFittedError
 from recsys.features.item_features import ItemFeatures
 
 
@@ -30,7 +31,7 @@ class _Reducer:
         else:
             matrix = features.subset(np.asarray(train_item_ids, dtype=np.int64)).matrix
         if len(matrix) < 2:
-            raise ValueError(
+            raise InvalidInput(
                 f"{type(self).__name__}: need at least 2 training items with features, got {len(matrix)} "
                 f"(of {len(features)} items in '{features.name}')"
             )
@@ -38,12 +39,12 @@ class _Reducer:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(features, train_item_ids) first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(features, train_item_ids) first")
 
     def _check_dim(self, features: ItemFeatures) -> None:
         self._check_fitted()
         if features.dim != self.n_features_in_:
-            raise ValueError(f"{type(self).__name__} was fitted on {self.n_features_in_} dims, got {features.dim}")
+            raise InvalidInput(f"{type(self).__name__} was fitted on {self.n_features_in_} dims, got {features.dim}")
 
     def _wrap(self, features: ItemFeatures, matrix: np.ndarray) -> ItemFeatures:
         meta = dict(features.meta, reduction=self.describe())
@@ -58,7 +59,7 @@ class _Reducer:
 
 def _check_components(n_components: int, n_train: int, dim: int, who: str) -> None:
     if n_components < 1 or n_components > min(n_train, dim):
-        raise ValueError(
+        raise InvalidParameter(
             f"{who}: n_components={n_components} must be between 1 and min(training items={n_train}, dims={dim})"
         )
 
@@ -97,7 +98,7 @@ class TopKVarianceReducer(_Reducer):
     def fit(self, features: ItemFeatures, train_item_ids=None) -> TopKVarianceReducer:
         matrix = self._training_matrix(features, train_item_ids)
         if not 1 <= self.k <= matrix.shape[1]:
-            raise ValueError(f"TopKVarianceReducer: k={self.k} must be between 1 and {matrix.shape[1]}")
+            raise InvalidParameter(f"TopKVarianceReducer: k={self.k} must be between 1 and {matrix.shape[1]}")
         self.variances_ = matrix.var(axis=0)
         # Stable sort: ties keep their original order, so the selection is deterministic.
         self.selected_ = np.sort(np.argsort(-self.variances_, kind="stable")[: self.k])
@@ -205,7 +206,7 @@ REDUCERS = {"pca": PCAReducer, "topk": TopKVarianceReducer, "autoencoder": Autoe
 def make_reducer(method: str, n_components: int, **params) -> _Reducer:
     """Reducer by name ("pca", "topk", "autoencoder") with n_components (k for top-k)."""
     if method not in REDUCERS:
-        raise ValueError(f"unknown reduction '{method}'; choose from {sorted(REDUCERS)}")
+        raise InvalidParameter(f"unknown reduction '{method}'; choose from {sorted(REDUCERS)}")
     if method == "topk":
         return TopKVarianceReducer(k=n_components, **params)
     return REDUCERS[method](n_components=n_components, **params)

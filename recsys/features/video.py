@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recsys.data.errors import MediaError
+from recsys.errors import InvalidInput, InvalidParameter, MediaError
 
 
 @dataclass
@@ -29,15 +29,20 @@ class SampledFrames:
 
 def _validate_sampling(fps: float | None, every_nth: int | None) -> None:
     if (fps is None) == (every_nth is None):
-        raise ValueError("give exactly one of fps (frames per second) or every_nth (keep every n-th frame)")
+        raise InvalidParameter("give exactly one of fps (frames per second) or every_nth (keep every n-th frame)")
     if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+        raise InvalidParameter(f"fps must be positive, got {fps}")
     if every_nth is not None and int(every_nth) < 1:
-        raise ValueError(f"every_nth must be >= 1, got {every_nth}")
+        raise InvalidParameter(f"every_nth must be >= 1, got {every_nth}")
 
 
 def sample_frames(
-    path, fps: float | None = 1.0, every_nth: int | None = None, max_frames: int | None = None, transform=None
+    path,
+    fps: float | None = 1.0,
+    every_nth: int | None = None,
+    max_frames: int | None = None,
+    transform=None,
+    max_duration: float | None = None,
 ) -> SampledFrames:
     """Decode a video and keep frames at `fps` samples per second (by timestamp) or every n-th frame.
 
@@ -45,7 +50,8 @@ def sample_frames(
     the frame nearest to it (within half a frame period), so a 10 s clip gives 10, 20, 30 frames
     at 1, 2, 3 fps whatever its own frame rate. `transform` (e.g. a backbone's preprocessing) is
     applied to each kept frame right away, so full-resolution frames of a long HD trailer are
-    never all held in memory. Raises MediaError when the file cannot be
+    never all held in memory. `max_frames` / `max_duration` (seconds) stop decoding early; a video
+    cut by `max_duration` says so in `note`. Raises MediaError when the file cannot be
     opened or yields no frame at all; a stream that breaks mid-way keeps the frames before the
     damage and says so in `note`.
     """
@@ -74,6 +80,10 @@ def sample_frames(
             for frame in container.decode(stream):
                 index += 1
                 time = frame.time if frame.time is not None else (index / video_fps if video_fps else float(index))
+                if max_duration is not None and time >= max_duration:
+                    full = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+                    note = f"cut at {max_duration:g} s" + (f" of {full:.0f} s" if full else "")
+                    break
                 last_time = max(last_time, time)
                 if every_nth is not None:
                     take = index % int(every_nth) == 0
@@ -111,7 +121,7 @@ def mean_embedding(frame_features: np.ndarray) -> np.ndarray:
     """One vector per video: the mean over frames (Ben Hassen's DFV)."""
     frame_features = np.asarray(frame_features, dtype=np.float32)
     if frame_features.ndim != 2 or len(frame_features) == 0:
-        raise ValueError(f"need a (n_frames >= 1, d) array, got shape {frame_features.shape}")
+        raise InvalidInput(f"need a (n_frames >= 1, d) array, got shape {frame_features.shape}")
     return frame_features.mean(axis=0)
 
 
@@ -122,7 +132,7 @@ def window_embeddings(frame_features: np.ndarray, window_size: int, stride: int 
     """
     frame_features = np.asarray(frame_features, dtype=np.float32)
     if window_size < 1 or stride < 1:
-        raise ValueError(f"window_size and stride must be >= 1, got {window_size}, {stride}")
+        raise InvalidParameter(f"window_size and stride must be >= 1, got {window_size}, {stride}")
     n, dim = frame_features.shape
     if n < window_size:
         return np.zeros((0, dim), np.float32)
