@@ -122,7 +122,9 @@ def wait_idle(page) -> None:
 
 def test_deep_link_as_first_request_gets_the_dashboard_sidebar(server, browser_page):
     """A bookmarked page URL on a freshly started server must still go through app.py's router
-    (Streamlit would otherwise run the file alone, as a legacy pages/ app with its own file list)."""
+    (Streamlit would otherwise run the file alone, as a legacy pages/ app with its own file list).
+    This is the real-server check of the private-attribute patch in recsys.ui.registry.ensure_router
+    (tests/test_app_registry.py checks the same in-process, without a browser)."""
     page = browser_page
     OUTPUT.mkdir(exist_ok=True)
     page.goto(server + "/data")  # the first script run of this server
