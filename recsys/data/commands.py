@@ -14,6 +14,7 @@ import json
 import sys
 
 from recsys.config import data_dir as resolve_data_dir
+from recsys.data.dataset import Dataset
 
 
 def tqdm_progress(description: str, unit: str = "B", leave: bool = True):
@@ -39,7 +40,7 @@ def tqdm_progress(description: str, unit: str = "B", leave: bool = True):
     return progress
 
 
-def dataset_report(dataset) -> dict:
+def dataset_report(dataset: Dataset) -> dict:
     """Dataset.summary() plus poster/trailer coverage and where the media came from."""
     report = dataset.summary()
     posters = dataset.media_coverage("poster")

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from recsys.cache import atomic_write
+from recsys.data.dataset import Dataset
 from recsys.errors import DownloadError, MediaError
 from recsys.progress import Progress
 
@@ -233,7 +234,7 @@ def match_ml100k_to_ml1m(ml100k_items: pd.DataFrame, ml1m_movies: str | Path | p
     return result.rename(columns={"target_id": "ml1m_movie_id"})
 
 
-def poster_coverage(dataset) -> dict:
+def poster_coverage(dataset: Dataset) -> dict:
     """Items and ratings that have a poster (see Dataset.media_coverage)."""
     return dataset.media_coverage("poster")
 

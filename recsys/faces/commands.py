@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from recsys.data.dataset import Dataset
 from recsys.errors import MediaError
 
 
@@ -59,7 +60,7 @@ def run(args) -> int:
     return 0
 
 
-def _print_faces(path: Path, dataset, n: int) -> None:
+def _print_faces(path: Path, dataset: Dataset, n: int) -> None:
     from recsys.faces.pipeline import AudienceAnalyzer, FaceInputError, NoFaceError
     from recsys.models.groups import GroupRecommender
 

@@ -7,12 +7,14 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from recsys.data.dataset import Dataset
+
 CONTINUOUS_SCALE = "Viridis"
 CATEGORICAL = px.colors.qualitative.Alphabet
 HOVER_COLUMNS = ("title", "year", "mean_rating", "n_ratings", "genres")
 
 
-def item_table(dataset, item_ids=None) -> pd.DataFrame:
+def item_table(dataset: Dataset, item_ids=None) -> pd.DataFrame:
     """Per item: title, year, genres (text), first genre, mean rating, number of ratings."""
     items = dataset.items if item_ids is None else dataset.items.loc[np.asarray(item_ids)]
     stats = dataset.ratings.groupby("item_id")["rating"].agg(mean_rating="mean", n_ratings="size")
@@ -47,7 +49,7 @@ def colour_options(table: pd.DataFrame, genre_names: list[str]) -> list[str]:
     return options
 
 
-def colour_values(table: pd.DataFrame, dataset, option: str) -> tuple[pd.Series, bool]:
+def colour_values(table: pd.DataFrame, dataset: Dataset, option: str) -> tuple[pd.Series, bool]:
     """(values, is_continuous) for a colour option."""
     if option.startswith("genre: "):
         genre = option[len("genre: ") :]
