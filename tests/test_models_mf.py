@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from recsys.data.dataset import Dataset
+from recsys.errors import InvalidInput, InvalidParameter, NotFittedError
 from recsys.eval.cold_start import cold_start_report
 from recsys.features.baselines import genre_features
 from recsys.features.item_features import ItemFeatures
+from recsys.models._solvers import stand_in_parameters
+from recsys.models.base import clone
 from recsys.models.fm import FactorizationMachine
 from recsys.models.mf import BiasedMF
 
@@ -84,7 +85,20 @@ def test_mf_mcmc_predicts_the_mean_over_its_samples(low_rank):
     assert not np.allclose(per_sample[0], per_sample[-1])  # the samples do differ
 
 
-def test_fm_fast_formula_equals_explicit_pairwise_sum(low_rank):
+def _textbook_fm(x, w0, w, v):
+    """ŷ = w0 + x·w + Σ_{j<m} x_j x_m <v_j, v_m>, the pairs summed one by one (no identity used)."""
+    out = []
+    for row in x:
+        nz = np.flatnonzero(row)
+        pairs = np.triu(np.outer(row[nz], row[nz]) * (v[nz] @ v[nz].T), k=1)
+        out.append(w0 + row @ w + pairs.sum())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("implicit", ["none", "both"])
+def test_fm_fast_formula_equals_explicit_pairwise_sum(low_rank, implicit):
+    """The per-user/per-item formula (relation blocks computed once per entity) gives the textbook
+    FM on the literal input rows, for every unseen-id rule, with and without implicit blocks."""
     train, _ = low_rank
     rng = np.random.default_rng(3)
     item_ids = np.arange(1, 106)  # 5 items more than rated: cold items with features
@@ -97,26 +111,25 @@ def test_fm_fast_formula_equals_explicit_pairwise_sum(low_rank):
         {"age": rng.integers(18, 70, 130), "gender": rng.choice(["M", "F"], 130)},
         index=pd.Index(np.arange(1, 131), name="user_id"),
     )
-    model = FactorizationMachine(n_factors=3, side_features=side, user_side=users, solver="als", n_epochs=1).fit(train)
+    model = FactorizationMachine(
+        n_factors=3, side_features=side, user_side=users, implicit=implicit, solver="als", n_epochs=1
+    ).fit(train)
     params = model.samples_[0]
     for name, value in params.items():  # random parameters, so the check does not depend on training
-        params[name] = float(rng.normal()) if name == "w0" else rng.normal(size=np.shape(value))
+        params[name] = float(rng.normal()) if np.ndim(value) == 0 else rng.normal(size=np.shape(value))
     # seen pairs, a cold item (103) with features, an unseen user (125) with side features, both unseen
     pair_users = np.array([1, 2, 3, 7, 125, 125, 200])
     pair_items = np.array([1, 2, 50, 103, 4, 104, 999])
-    for unseen in ("user_average", "average", "zero"):
+    for unseen in ("prior", "user_average", "average", "zero"):
         model.unseen = unseen
         x, w0, w, v = model.explicit_design(pair_users, pair_items)
-        expected = []
-        for row in x:
-            pairwise = sum(v[j] @ v[m] * row[j] * row[m] for j, m in itertools.combinations(np.flatnonzero(row), 2))
-            expected.append(w0 + row @ w + pairwise)
+        expected = _textbook_fm(x, w0, w, v)
         np.testing.assert_allclose(model.predict_raw(pair_users, pair_items), expected, rtol=1e-10, atol=1e-10)
     # the user-average stand-in for item 103 and user 3 is the mean over user 3's training items
     rated = model.ratings_.item_codes(train.loc[train.user_id == 3, "item_id"])
-    trained = FactorizationMachine(n_factors=3, side_features=side, solver="als", n_epochs=1).fit(train).samples_[0]
+    stand_ins = stand_in_parameters(params, model.ratings_.matrix)
     np.testing.assert_allclose(
-        trained["w_item_by_other"][model.ratings_.user_codes([3])[0]], trained["w_item"][rated].mean()
+        stand_ins["w_item_by_other"][model.ratings_.user_codes([3])[0]], params["w_item"][rated].mean()
     )
     # the literal input rows: one-hot ids where known, and the item block proportional to the raw features
     n_users, n_items = model.ratings_.shape
@@ -126,6 +139,28 @@ def test_fm_fast_formula_equals_explicit_pairwise_sum(low_rank):
     ratio = item_block[3] / raw[102]
     np.testing.assert_allclose(ratio, ratio[0])  # ... but its features are there
     assert not item_block[6].any()  # item 999 has no features at all
+    genres = x[:, n_users + n_items + 4 : n_users + n_items + 7]
+    np.testing.assert_allclose(genres[genres.sum(1) > 0].sum(1), 1.0)  # a set: each row sums to 1
+    if implicit == "both":
+        # item side ends with the item's raters, user side with the user's items, each 1/sqrt(count)
+        start = n_users + n_items + 7
+        raters = x[:, start : start + n_users]
+        rated_items = x[
+            :,
+            start + n_users + len(model.user_side_.matrix[0]) : start
+            + n_users
+            + len(model.user_side_.matrix[0])
+            + n_items,
+        ]
+        for row, (user, item) in enumerate(zip(pair_users, pair_items)):
+            who = train.loc[train.item_id == item, "user_id"]
+            expected_raters = np.zeros(n_users)
+            expected_raters[model.ratings_.user_codes(who)] = 1 / np.sqrt(len(who)) if len(who) else 0
+            np.testing.assert_allclose(raters[row], expected_raters)
+            what = train.loc[train.user_id == user, "item_id"]
+            expected_items = np.zeros(n_items)
+            expected_items[model.ratings_.item_codes(what)] = 1 / np.sqrt(len(what)) if len(what) else 0
+            np.testing.assert_allclose(rated_items[row], expected_items)
 
 
 # ---- learning --------------------------------------------------------------------------------------
@@ -179,9 +214,11 @@ def test_fm_recovers_low_rank_data_to_noise_level(low_rank):
     assert _rmse(als, test) < 2.0 * NOISE
 
 
-def test_fm_als_sweeps_never_increase_the_objective(low_rank):
+@pytest.mark.parametrize("implicit", ["none", "both"])
+def test_fm_als_sweeps_never_increase_the_objective(low_rank, implicit):
     """Every ALS step is an exact conditional minimiser (id blocks, collapsed side weights, side
-    factors from per-item sums), so the penalised loss can only go down, sweep after sweep."""
+    factors and implicit-block coordinates from per-entity sums), so the penalised loss can only go
+    down, sweep after sweep."""
     train, _ = low_rank
     rng = np.random.default_rng(4)
     side = ItemFeatures(np.arange(1, 101), rng.normal(size=(100, 4)), name="random")
@@ -190,11 +227,11 @@ def test_fm_als_sweeps_never_increase_the_objective(low_rank):
     objectives = []
     for sweeps in range(1, 7):
         model = FactorizationMachine(
-            n_factors=3, side_features=side, user_side=users, solver="als", reg=reg, n_epochs=sweeps
+            n_factors=3, side_features=side, user_side=users, implicit=implicit, solver="als", reg=reg, n_epochs=sweeps
         ).fit(train)
         params = model.samples_[0]
         residual = train.rating.to_numpy() - model.predict_raw(train.user_id, train.item_id)
-        penalty = sum(np.sum(np.square(value)) for name, value in params.items() if not name.endswith("_unseen"))
+        penalty = sum(np.sum(np.square(value)) for name, value in params.items() if not name.endswith("_prior"))
         objectives.append(np.sum(residual**2) + reg * penalty)
     assert all(later <= earlier * (1 + 1e-9) for earlier, later in zip(objectives, objectives[1:])), objectives
     assert objectives[-1] < 0.5 * objectives[0]
@@ -202,11 +239,12 @@ def test_fm_als_sweeps_never_increase_the_objective(low_rank):
 
 def _penalised_loss_gradients(state, reg):
     """Gradients of Σ(y − ŷ)² + reg·|θ|² w.r.t. every FM parameter, by autograd on the textbook
-    formula over explicit rows x = [user one-hot | item one-hot | item side | user side]."""
+    formula over explicit rows x = [user one-hot | item one-hot | item side | user side] (the side
+    blocks, relation blocks included, repeated on every rating of their user / item)."""
     import torch
 
-    users, items = state.users.numpy(), state.items.numpy()
-    item_x, user_x = state.x["item"].numpy(), state.x["user"].numpy()
+    users, items = state.users_np, state.items_np
+    item_x, user_x = state.design["item"].x.toarray(), state.design["user"].x.toarray()
     n_users, n_items = state.n_users, state.n_items
     x = np.zeros((len(users), n_users + n_items + item_x.shape[1] + user_x.shape[1]))
     x[np.arange(len(users)), users] = 1.0
@@ -227,22 +265,27 @@ def _penalised_loss_gradients(state, reg):
     }
 
 
-def test_fm_als_block_updates_are_exact_conditional_minimisers(low_rank):
-    """After an ALS block update its parameters are stationary: id blocks as a whole, and for the
-    side features the coordinate updated last, whose update reads every running sum the others kept."""
+def _state(train, item_blocks, user_blocks, k=2):
+    import torch
+
     from recsys.models._solvers import _FMState
 
-    train, _ = low_rank
-    rng = np.random.default_rng(6)
     users = np.searchsorted(np.sort(train.user_id.unique()), train.user_id.to_numpy())
     items = np.searchsorted(np.sort(train.item_id.unique()), train.item_id.to_numpy())
     shape = (users.max() + 1, items.max() + 1)
-    item_x, user_x = rng.normal(size=(shape[1], 3)), rng.normal(size=(shape[0], 2))
-    import torch
+    return _FMState(
+        users, items, train.rating.to_numpy(), shape, item_blocks(shape), user_blocks(shape), k, 0.1, 0,
+        torch.device("cpu"), torch.float64,
+    )  # fmt: skip
 
-    state = _FMState(
-        users, items, train.rating.to_numpy(), shape, item_x, user_x, 2, 0.1, 0, torch.device("cpu"), torch.float64
-    )
+
+def test_fm_als_block_updates_are_exact_conditional_minimisers(low_rank):
+    """After an ALS block update its parameters are stationary: id blocks as a whole, the dense side
+    weights jointly with the id weights (the collapsed step), and for the coordinate-wise side
+    factors the coordinate updated last, whose update reads every running sum the others kept."""
+    train, _ = low_rank
+    rng = np.random.default_rng(6)
+    state = _state(train, lambda shape: rng.normal(size=(shape[1], 3)), lambda shape: rng.normal(size=(shape[0], 2)))
     reg = 0.7
     for _ in range(2):
         state.sweep(sampling=False, reg=reg)
@@ -251,14 +294,46 @@ def test_fm_als_block_updates_are_exact_conditional_minimisers(low_rank):
         grad_w, grad_v = _penalised_loss_gradients(state, reg)[side]
         assert np.abs(grad_w).max() < 1e-8 and np.abs(grad_v).max() < 1e-8
     for side in ("item", "user"):  # side weights jointly with the id weights (the collapsed step)
-        state.side_coordinates(side, sampling=False, reg=reg, factors=False)
+        state.side_step(side, sampling=False, reg=reg, factors=False)
         gradients = _penalised_loss_gradients(state, reg)
         assert np.abs(gradients[f"{side}_side"][0]).max() < 1e-8 and np.abs(gradients[side][0]).max() < 1e-8
     for side in ("item", "user"):
         before = _penalised_loss_gradients(state, reg)[f"{side}_side"][1][-1, -1]
-        state.side_coordinates(side, sampling=False, reg=reg)
+        state.side_step(side, sampling=False, reg=reg)
         last = _penalised_loss_gradients(state, reg)[f"{side}_side"][1][-1, -1]
         assert abs(before) > 1e-3 and abs(last) < 1e-8
+
+
+def test_fm_relation_block_coordinates_are_exact_conditional_minimisers(low_rank):
+    """The implicit (relation) blocks' coordinates are drawn from per-user / per-item sums; the
+    coordinate drawn last is stationary on the explicit per-rating design, so those sums are exact."""
+    import scipy.sparse as sp
+
+    train, _ = low_rank
+    rng = np.random.default_rng(7)
+
+    def relation(rows, columns):
+        return sp.random(rows, columns, density=0.2, random_state=rng, data_rvs=lambda n: rng.uniform(0.2, 1, n))
+
+    state = _state(
+        train,
+        lambda shape: [
+            ("dense", rng.normal(size=(shape[1], 2)), "dense"),
+            ("raters", relation(shape[1], shape[0]), "relation"),
+        ],
+        lambda shape: [("items", relation(shape[0], shape[1]), "relation")],
+    )
+    reg = 0.4
+    for _ in range(2):
+        state.sweep(sampling=False, reg=reg)
+    for side in ("item", "user"):
+        last_column = state.design[side].relation_columns[-1]
+        before = _penalised_loss_gradients(state, reg)[f"{side}_side"][0][last_column]
+        state.side_step(side, sampling=False, reg=reg, factors=False)
+        after = _penalised_loss_gradients(state, reg)[f"{side}_side"][0][last_column]
+        assert abs(before) > 1e-4 and abs(after) < 1e-8
+        state.side_step(side, sampling=False, reg=reg)
+        assert abs(_penalised_loss_gradients(state, reg)[f"{side}_side"][1][-1, -1]) < 1e-8
 
 
 def test_same_seed_same_predictions_other_seed_differs(low_rank):
@@ -267,6 +342,7 @@ def test_same_seed_same_predictions_other_seed_differs(low_rank):
     for make in (
         lambda s: BiasedMF(n_factors=3, n_epochs=12, solver="mcmc", burn_in=4, seed=s),
         lambda s: FactorizationMachine(n_factors=3, side_features=side, n_epochs=8, burn_in=3, seed=s),
+        lambda s: FactorizationMachine(n_factors=3, implicit="both", n_epochs=6, burn_in=2, seed=s),
     ):
         first = make(0).fit(train).predict(test.user_id, test.item_id)
         again = make(0).fit(train).predict(test.user_id, test.item_id)
@@ -286,9 +362,8 @@ def test_mf_unseen_user_and_item_fall_back_to_known_biases(low_rank):
         predicted,
         [model.global_mean_ + model.user_bias_[u], model.global_mean_ + model.item_bias_[i], model.global_mean_],
     )
-    assert model.last_fallback_.tolist() == [True, True, True]
-    model.predict([1], [1])
-    assert model.last_fallback_.tolist() == [False]
+    assert model.predict([1, 9999, 9999], [8888, 1, 8888], return_fallback=True).fallback.tolist() == [True] * 3
+    assert model.predict([1], [1], return_fallback=True).fallback.tolist() == [False]
 
 
 def _cold_dataset(seed=0):
@@ -316,12 +391,19 @@ def test_fm_scores_cold_items_from_side_features():
     cold = np.arange(121, 151)
     train = ratings[~ratings.item_id.isin(cold)]
     model = FactorizationMachine(n_factors=2, side_features=genre_features(dataset), n_epochs=30, burn_in=8).fit(train)
-    predicted = model.predict(np.full(len(cold), 1), cold)
+    predicted, fallback = model.predict(np.full(len(cold), 1), cold, return_fallback=True)
     assert len(np.unique(np.round(predicted, 6))) > 10  # per-item predictions, not one fallback value
-    assert model.cold_scored_.all() and model.last_fallback_.all()
+    assert not fallback.any()  # scored from their features: not a fallback (issue 11's fallback_share)
     ids_only = FactorizationMachine(n_factors=2, n_epochs=30, burn_in=8).fit(train)
-    flat = ids_only.predict(np.full(len(cold), 1), cold)
-    assert np.ptp(flat) < 1e-9  # without features every cold item of a user gets the same score
+    flat, fallback = ids_only.predict(np.full(len(cold), 1), cold, return_fallback=True)
+    assert np.ptp(flat) < 1e-9  # without features every cold item of a user gets the same score ...
+    assert fallback.all()  # ... which is a fallback
+    # an unseen user with no user features is a fallback, with user features it is scored
+    people = pd.DataFrame({"group": ["a", "b"] * 60}, index=pd.Index(np.arange(1, 121), name="user_id"))
+    with_users = FactorizationMachine(n_factors=2, user_side=people, n_epochs=4, burn_in=1).fit(
+        train[train.user_id != 5]
+    )
+    assert with_users.predict([5, 5000], [1, 1], return_fallback=True).fallback.tolist() == [False, True]
 
 
 def test_fm_reduces_wide_side_features_on_training_items(low_rank):
@@ -357,19 +439,32 @@ def test_cold_start_report_beats_user_mean_with_features():
 # ---- bad input ---------------------------------------------------------------------------------------
 def test_bad_input_gives_clear_errors(low_rank):
     train, _ = low_rank
-    with pytest.raises(ValueError, match="lacks columns"):
+    with pytest.raises(InvalidInput, match="lacks columns"):
         BiasedMF().fit(train.drop(columns="rating"))
-    with pytest.raises(ValueError, match="unknown solver"):
-        BiasedMF(solver="sgd").fit(train)
-    with pytest.raises(ValueError, match="burn_in"):
-        FactorizationMachine(n_epochs=5, burn_in=5).fit(train)
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(InvalidParameter, match=r"solver must be one of \['als', 'mcmc', 'adam'\], got 'sgd'"):
+        BiasedMF(solver="sgd")
+    with pytest.raises(InvalidParameter, match="burn_in"):
+        FactorizationMachine(n_epochs=5, burn_in=5)
+    with pytest.raises(InvalidParameter, match="n_factors must be a positive integer, got 2.5"):
+        FactorizationMachine(n_factors=2.5)
+    with pytest.raises(InvalidParameter, match="implicit must be one of"):
+        FactorizationMachine(implicit="yes")
+    model = FactorizationMachine(n_epochs=2, burn_in=1).set_params(unseen="mean")
+    with pytest.raises(InvalidParameter, match="unseen must be one of"):  # caught again by fit
+        model.fit(train)
+    with pytest.raises(NotFittedError, match=r"^FactorizationMachine is not fitted yet"):
         FactorizationMachine().predict([1], [1])
-    with pytest.raises(TypeError, match="side_features"):
+    with pytest.raises(NotFittedError, match=r"^BiasedMF is not fitted yet"):
+        BiasedMF().predict_raw([1], [1])
+    with pytest.raises(InvalidParameter, match="side_features"):
         FactorizationMachine(side_features=[1, 2], n_epochs=2, burn_in=1).fit(train)
     model = BiasedMF(n_factors=2, n_epochs=2).fit(train)
-    with pytest.raises(ValueError, match="differ in shape"):
+    with pytest.raises(InvalidInput, match="length"):
         model.predict([1, 2], [1])
+    for estimator in (model, FactorizationMachine(n_factors=2, n_epochs=2, burn_in=1, implicit="both").fit(train)):
+        copy = clone(estimator)
+        assert copy.get_params() == estimator.get_params() and not hasattr(copy, "fit_seconds_")
+        assert estimator.fit_seconds_ > 0
 
 
 # ---- real data -------------------------------------------------------------------------------------
@@ -386,7 +481,7 @@ def test_biased_mf_on_ml100k_beats_surprise_svd_level(shared_data_dir):
 def test_mf_and_fm_refuse_nan_or_duplicate_training_ratings():
     bad = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rating": [4.0, np.nan, 3.0]})
     duplicated = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 1, 1], "rating": [4.0, 5.0, 3.0]})
-    for model in (BiasedMF(n_epochs=1), FactorizationMachine(n_epochs=1)):
+    for model in (BiasedMF(n_epochs=1), FactorizationMachine(n_epochs=2, burn_in=1)):
         with pytest.raises(ValueError, match="NaN"):
             model.fit(bad)
         with pytest.raises(ValueError, match="duplicate"):

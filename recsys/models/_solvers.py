@@ -3,9 +3,10 @@
 - device/dtype/thread helpers and CSR products (sparse sums without float atomics, so a seed
   gives identical results on CPU);
 - ``_ridge_rows``: per-row closed-form ridge solves (ALS) and their Gaussian posterior draws (Gibbs);
-- ``_gamma``: hyper-parameter draws from a seeded numpy Generator;
+- ``draw_group_hyper``: libFM's Normal-Gamma hyper-parameter step (seeded numpy Generator);
 - ``_fm_formula`` and friends: the FM's prediction formula with the unseen-id rules;
-- ``_FMState``: the FM's coordinate-wise ALS / Gibbs sampler (libFM's MCMC).
+- ``_FMState``: the FM's blocked ALS / Gibbs sampler (libFM's MCMC), numba kernels for its
+  coordinate-wise side-feature draws and per-entity sums.
 
 Nothing here is public API: the models in ``mf.py`` and ``fm.py`` are.
 """
@@ -36,10 +37,11 @@ SMALL_PROBLEM_RATINGS = 1_000_000
 
 
 class _torch_threads:
-    """Run a CPU fit on one torch thread when the problem is small, then restore the setting.
+    """Run a CPU fit on one torch (and BLAS) thread when the problem is small, then restore.
 
     The sweeps are many small tensor ops; waking a second thread costs more than it saves (a tiny
-    fit took 19 s instead of 0.8 s with 2 threads on a busy 2-core machine).
+    fit took 19 s instead of 0.8 s with 2 threads on a busy 2-core machine; a 19 x 19 numpy Gram
+    matrix took 150 ms instead of 1 ms with OpenBLAS's threads contending).
     """
 
     def __init__(self, device, n_ratings: int, n_threads: int | None):
@@ -51,13 +53,18 @@ class _torch_threads:
         self.wanted = n_threads
 
     def __enter__(self):
+        from threadpoolctl import threadpool_limits  # comes with scikit-learn
+
         self.previous = self.torch.get_num_threads()
+        self.blas = threadpool_limits(limits=int(self.wanted), user_api="blas") if self.wanted else None
         if self.wanted:
             self.torch.set_num_threads(int(self.wanted))
         return self
 
     def __exit__(self, *exc):
         self.torch.set_num_threads(self.previous)
+        if self.blas is not None:
+            self.blas.restore_original_limits()
         return False
 
 
@@ -95,11 +102,12 @@ def _row_sums(pattern, values, dense):
     return matrix @ dense
 
 
-def _ridge_rows(pattern, targets, other, ridge, *, alpha=1.0, generator=None):
+def _ridge_rows(pattern, targets, other, ridge, *, alpha=1.0, generator=None, prior_mean=None):
     """Solve (or sample) one ridge regression per row: the ALS / Gibbs block update.
 
-    For row r with ratings on columns c: A_r = α Σ_c x_c x_cᵀ + diag(ridge_r), b_r = α Σ_c y_rc x_c.
-    Returns A_r⁻¹ b_r, or with a generator one draw from N(A_r⁻¹ b_r, A_r⁻¹).
+    For row r with ratings on columns c: A_r = α Σ_c x_c x_cᵀ + diag(ridge_r),
+    b_r = α Σ_c y_rc x_c + ridge_r ⊙ prior_mean. Returns A_r⁻¹ b_r, or with a generator one draw
+    from N(A_r⁻¹ b_r, A_r⁻¹).
     """
     import torch
 
@@ -108,61 +116,681 @@ def _ridge_rows(pattern, targets, other, ridge, *, alpha=1.0, generator=None):
     ones = torch.ones_like(targets)
     gram = _row_sums(pattern, ones, outer).reshape(-1, dim, dim) * alpha
     rhs = _row_sums(pattern, targets, other) * alpha
+    if prior_mean is not None:
+        rhs = rhs + ridge * prior_mean
     system = gram + torch.diag_embed(ridge)
     chol = torch.linalg.cholesky(system)
     mean = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
     if generator is None:
         return mean
-    noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+    noise = torch.randn(mean.shape, generator=generator, dtype=torch.float64).to(mean.device, mean.dtype)
     # x = mean + L^-T z has covariance (L Lᵀ)^-1 = A^-1.
     return mean + torch.linalg.solve_triangular(chol.mT, noise.unsqueeze(-1), upper=True).squeeze(-1)
-
-
-def _gamma(rng: np.random.Generator, shape: float, rate, device, dtype):
-    """Gamma(shape, rate) draws (a seeded numpy Generator: torch's gamma sampler takes no generator)."""
-    import torch
-
-    rate = np.asarray(rate.detach().cpu().numpy() if hasattr(rate, "detach") else rate, dtype=np.float64)
-    return torch.as_tensor(rng.gamma(shape, 1.0 / rate), dtype=dtype, device=device)
 
 
 def _start_fit(model: RatingPredictor, train: pd.DataFrame):
     """What every MF/FM fit does first: validate, learn the rating scale, index ids, pick the device."""
     check_training_ratings(train)
     model.learn_rating_scale(train)
-    model._check_params()
+    model._validate_params()
     device = _resolve_device(model.device)
     model.device_ = str(device)
     model.ratings_ = RatingMatrix(train)
     return device, _float_dtype(device)
 
 
-UNSEEN_RULES = ("user_average", "average", "zero")
+UNSEEN_RULES = ("prior", "user_average", "average", "zero")
+
+# libFM's hyper-priors (Rendle 2012, "Factorization Machines with libFM", section 4.3; myFM's
+# defaults): α, λ ~ Gamma(α0/2, β0/2), μ | λ ~ N(μ0, 1/(γ0 λ)), w0 ~ N(0, 1/W0_PRECISION).
+ALPHA_0 = 1.0
+BETA_0 = 1.0
+GAMMA_0 = 1.0
+MU_0 = 0.0
+W0_PRECISION = 1.0
 
 
-def _fm_side(p: dict, side: str, codes: np.ndarray, x: np.ndarray):
-    """Per distinct user (or item), an unseen id counted as zeros: linear part, within-side pairwise
-    part and factor sum (a_u or c_i, see _FMState)."""
+def draw_group_hyper(rng: np.random.Generator, values: np.ndarray, mu: np.ndarray):
+    """One group's hyper-parameters, libFM's step: λ | μ, θ, then μ | λ, θ, one pair per column.
+
+    `values` (n_g x m) are the group's parameters (e.g. the item-id weights and the k factor
+    columns), `mu` (m) the current means. Returns (λ, μ):
+        λ ~ Gamma(shape (α0 + n_g)/2, rate (β0 + Σ (θ − μ)²)/2)
+        μ ~ N((γ0 μ0 + Σ θ)/(γ0 + n_g), 1/(λ (γ0 + n_g)))
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    rate = (BETA_0 + ((values - mu) ** 2).sum(0)) / 2.0
+    lam = rng.gamma((ALPHA_0 + n) / 2.0, 1.0 / rate)
+    mean = (GAMMA_0 * MU_0 + values.sum(0)) / (GAMMA_0 + n)
+    return lam, mean + rng.standard_normal(len(mean)) / np.sqrt(lam * (GAMMA_0 + n))
+
+
+# ---- coordinate-wise kernels on per-entity sums (numba) -------------------------------------------
+# The side-feature coordinates are drawn one at a time (libFM's scheme; a feature shared by many rows
+# interacts with the other features of its rows, so no exact joint block exists). Every rating of
+# entity e (an item, say) sees the same side-feature row x_e, so the sums a coordinate needs are
+# taken over entities, not ratings (the relation-block trick of Rendle 2013 / myFM's RelationBlock):
+#   n_e  ratings of e,  E_e = Σ_r e_r,  S_e = Σ_r a_u,  P_e = Σ_r a_u a_uᵀ,  D_e = Σ_r e_r a_u,
+# where a_u is the other side's factor sum and C_e = v_e + x_e V the entity's own. One coordinate
+# then costs O(nnz of its column), a whole sweep O(nnz(X) k + n_entities k²). Written as plain
+# Python loops and compiled with numba (a dependency of umap-learn, already installed); without
+# numba they run as Python, slowly but correctly.
+
+
+def _linear_coordinates(indptr, indices, data, columns, groups, w, mu, lam, alpha, n, E, D, S, noise, sampling):
+    """w_j for j in `columns`: ŷ_r = ... + w_j x_ej, so h_r = x_ej."""
+    k = S.shape[1]
+    for j in columns:
+        h2 = 0.0
+        he = 0.0
+        for p in range(indptr[j], indptr[j + 1]):
+            e = indices[p]
+            x = data[p]
+            h2 += x * x * n[e]
+            he += x * E[e]
+        g = groups[j]
+        old = w[j]
+        precision = alpha * h2 + lam[g]
+        new = (alpha * (he + old * h2) + lam[g] * mu[g]) / precision
+        if sampling:
+            new += noise[j] / np.sqrt(precision)
+        delta = new - old
+        w[j] = new
+        for p in range(indptr[j], indptr[j + 1]):
+            e = indices[p]
+            step = delta * data[p]
+            E[e] -= step * n[e]
+            for f in range(k):
+                D[e, f] -= step * S[e, f]
+
+
+def _factor_coordinates(indptr, indices, data, groups, V, mu, lam, alpha, n, E, D, S, P, C, noise, sampling):
+    """v_jf for every feature j, factor by factor: h_r = x_ej (a_uf + g_ef), g_ef = C_ef − x_ej v_jf."""
+    d, k = V.shape
+    n_entities = len(n)
+    total = np.zeros(n_entities)
+    total_g = np.zeros(n_entities)
+    for f in range(k):
+        total[:] = 0.0
+        total_g[:] = 0.0
+        for j in range(d):
+            old = V[j, f]
+            h2 = 0.0
+            he = 0.0
+            for p in range(indptr[j], indptr[j + 1]):
+                e = indices[p]
+                x = data[p]
+                g = C[e, f] - x * old
+                h2 += x * x * (P[e, f, f] + 2.0 * g * S[e, f] + n[e] * g * g)
+                he += x * (D[e, f] + g * E[e])
+            group = groups[j]
+            precision = alpha * h2 + lam[group, f]
+            new = (alpha * (he + old * h2) + lam[group, f] * mu[group, f]) / precision
+            if sampling:
+                new += noise[j, f] / np.sqrt(precision)
+            delta = new - old
+            V[j, f] = new
+            for p in range(indptr[j], indptr[j + 1]):
+                e = indices[p]
+                x = data[p]
+                g = C[e, f] - x * old
+                step = delta * x
+                E[e] -= step * (S[e, f] + n[e] * g)
+                D[e, f] -= step * (P[e, f, f] + g * S[e, f])
+                total[e] += step
+                total_g[e] += step * g
+                C[e, f] += step
+        # the other columns of D_e = Σ e_r a_u moved too: Δe_r = −Σ_j step_j (a_uf + g_ef)
+        for e in range(n_entities):
+            if total[e] != 0.0:
+                for f2 in range(k):
+                    if f2 != f:
+                        D[e, f2] -= total[e] * P[e, f, f2] + total_g[e] * S[e, f2]
+
+
+def _rating_sums(indptr, other, position, e, other_sum, outer, S, P, E, D):
+    """Per entity (CSR rows): E = Σ e_r, D = Σ e_r c_r and, with `outer`, S = Σ c_r, P = Σ c_r c_rᵀ."""
+    k = other_sum.shape[1]
+    for entity in range(len(indptr) - 1):
+        for p in range(indptr[entity], indptr[entity + 1]):
+            o = other[p]
+            error = e[position[p]]
+            E[entity] += error
+            for f in range(k):
+                D[entity, f] += error * other_sum[o, f]
+            if outer:
+                for f in range(k):
+                    cf = other_sum[o, f]
+                    S[entity, f] += cf
+                    for f2 in range(f, k):
+                        P[entity, f, f2] += cf * other_sum[o, f2]
+        if outer:
+            for f in range(k):
+                for f2 in range(f + 1, k):
+                    P[entity, f2, f] = P[entity, f, f2]
+
+
+def _residual(y, users, items, w0, bias_u, bias_i, a, c, out):
+    """e_r = y_r − (w0 + b_u + b_i + <a_u, c_i>) for every rating."""
+    k = a.shape[1]
+    for r in range(len(y)):
+        u = users[r]
+        i = items[r]
+        total = w0 + bias_u[u] + bias_i[i]
+        for f in range(k):
+            total += a[u, f] * c[i, f]
+        out[r] = y[r] - total
+
+
+_KERNELS: dict = {}
+
+
+def _kernel(name: str):
+    if name not in _KERNELS:
+        function = {
+            "linear": _linear_coordinates,
+            "factors": _factor_coordinates,
+            "sums": _rating_sums,
+            "residual": _residual,
+        }[name]
+        try:
+            import numba
+
+            function = numba.njit(cache=True, nogil=True)(function)
+        except ImportError:  # pragma: no cover - numba comes with umap-learn
+            pass
+        _KERNELS[name] = function
+    return _KERNELS[name]
+
+
+# ---- side-feature design --------------------------------------------------------------------------
+class _SideDesign:
+    """The side-feature columns of one side (items or users): one CSR matrix over entities.
+
+    blocks: (name, matrix n_entities x d, kind) with kind "dense" (genres, reduced CNN features,
+    demographics: their linear weights are drawn jointly, see _FMState.side_step) or "relation"
+    (implicit feedback, thousands of sparse columns: drawn coordinate-wise). Each block is one
+    parameter group with its own prior means and precisions (libFM's ``-meta`` grouping).
+    """
+
+    def __init__(self, blocks, n_entities: int, first_group: int):
+        import scipy.sparse as sp
+
+        matrices, groups, kinds, self.names = [], [], [], []
+        for name, matrix, kind in blocks:
+            matrix = sp.csr_matrix(matrix, dtype=np.float64)
+            if matrix.shape[0] != n_entities:
+                raise ValueError(f"side block {name!r} has {matrix.shape[0]} rows for {n_entities} entities")
+            if matrix.shape[1] == 0:
+                continue
+            matrices.append(matrix)
+            groups.append(np.full(matrix.shape[1], first_group + len(self.names), dtype=np.int64))
+            kinds.append(np.full(matrix.shape[1], kind == "dense"))
+            self.names.append(name)
+        self.x = sp.hstack(matrices, format="csr") if matrices else sp.csr_matrix((n_entities, 0))
+        self.x.sort_indices()
+        self.x2 = self.x.multiply(self.x).tocsr()
+        csc = self.x.tocsc()
+        csc.sort_indices()
+        self.indptr, self.indices, self.data = csc.indptr.astype(np.int64), csc.indices.astype(np.int64), csc.data
+        self.groups = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+        dense = np.concatenate(kinds) if kinds else np.zeros(0, dtype=bool)
+        self.dense_columns = np.flatnonzero(dense)
+        self.relation_columns = np.flatnonzero(~dense).astype(np.int64)
+        self.dense_table = self.x[:, self.dense_columns].toarray()
+
+    @property
+    def dim(self) -> int:
+        return self.x.shape[1]
+
+
+def _as_blocks(blocks):
+    """A plain matrix is one dense block; a list of (name, matrix, kind) is kept."""
+    if blocks is None:
+        return []
+    if isinstance(blocks, list):
+        return blocks
+    return [("side", blocks, "dense")] if blocks.shape[1] else []
+
+
+class _FMState:
+    """Parameters of the FM, their hyper-parameters, and one blocked Gibbs / ALS sweep.
+
+    Every term of ŷ for a rating (u, i) is user-level or item-level:
+        ŷ = w0 + L_u + L_i + intra_u + intra_i + <a_u, c_i>
+    with a_u = v_u + x_u V_U, c_i = v_i + x_i V_I (each side's factor sum over its one-hot id and its
+    side-feature row), L = id weight plus side-feature weights, intra = the pairwise terms inside one
+    side's row. A sweep:
+      * α (noise precision), then each group's (λ, μ) for the weights and each factor column, as
+        libFM (Normal-Gamma hyper-priors, α0 = β0 = γ0 = 1, μ0 = 0); groups: user ids, item ids,
+        and each side block (genres, posters, implicit feedback, ...);
+      * w0;
+      * (w_u, v_u) of all users at once, one (k+1)-dim Gaussian per user (batched Cholesky on the
+        device), then the items - blocked draws of what libFM samples one coordinate at a time;
+      * per side: dense blocks' weights jointly with the id weights integrated out, relation
+        blocks' weights and all side factors coordinate-wise on per-entity sums (numba kernels).
+    ALS (``sampling=False``) takes every conditional's mode with the fixed precision ``reg``.
+    """
+
+    def __init__(self, users, items, ratings, shape, item_blocks, user_blocks, k, init_std, seed, device, dtype):
+        import torch
+
+        self.device, self.dtype, self.k = device, dtype, k
+        self.generator = torch.Generator().manual_seed(seed)
+        self.hyper_rng = np.random.default_rng(seed)
+        self.n_users, self.n_items = shape
+        # np.array copies: pandas hands out read-only views, which torch refuses to wrap
+        as_t = lambda a, dt=dtype: torch.as_tensor(np.array(a), dtype=dt, device=device)  # noqa: E731
+        self.users, self.items = as_t(users, torch.int64), as_t(items, torch.int64)
+        self.y = as_t(ratings)
+        self.n = len(ratings)
+        self.pattern = {
+            "user": _csr(users, items, self.n_users, self.n_items, device, dtype),
+            "item": _csr(items, users, self.n_items, self.n_users, device, dtype),
+        }
+        # the CPU path runs the per-rating passes in numba kernels, CUDA in torch (CSR products)
+        self.use_kernels = device.type == "cpu" and dtype == torch.float64
+        self.y_np = np.ascontiguousarray(ratings, dtype=np.float64)
+        self.users_np = np.ascontiguousarray(users, dtype=np.int64)
+        self.items_np = np.ascontiguousarray(items, dtype=np.int64)
+        self.pattern_np = {
+            side: tuple(np.ascontiguousarray(t.cpu().numpy(), dtype=np.int64) for t in self.pattern[side][:3])
+            for side in self.pattern
+        }
+        self.codes = {"user": self.users, "item": self.items}
+        self.counts_np = {
+            "user": np.bincount(users, minlength=self.n_users).astype(np.float64),
+            "item": np.bincount(items, minlength=self.n_items).astype(np.float64),
+        }
+        self.counts = {side: as_t(count) for side, count in self.counts_np.items()}
+        self.group_names = ["user ids", "item ids"]
+        self.id_group = {"user": 0, "item": 1}
+        self.design = {}
+        for side, blocks, rows in (("item", item_blocks, self.n_items), ("user", user_blocks, self.n_users)):
+            self.design[side] = _SideDesign(_as_blocks(blocks), rows, len(self.group_names))
+            self.group_names += [f"{side} {name}" for name in self.design[side].names]
+
+        def normal(rows):
+            draw = torch.randn(rows, k, generator=self.generator, dtype=torch.float64) * init_std
+            return draw.to(device=device, dtype=dtype)
+
+        self.w0 = float(np.mean(ratings))
+        self.w = {"user": as_t(np.zeros(self.n_users)), "item": as_t(np.zeros(self.n_items))}
+        self.v = {"user": normal(self.n_users), "item": normal(self.n_items)}
+        # side-feature parameters live on the host: the coordinate kernels run there
+        self.ws = {side: np.zeros(self.design[side].dim) for side in ("user", "item")}
+        self.vs = {side: normal(self.design[side].dim).cpu().numpy().astype(np.float64) for side in ("user", "item")}
+        groups = len(self.group_names)
+        self.alpha = 1.0
+        self.mu_w, self.lam_w = np.zeros(groups), np.ones(groups)
+        self.mu_v, self.lam_v = np.zeros((groups, k)), np.ones((groups, k))
+        self.last_residual = None
+        self.conditional_mean = {}
+
+    @staticmethod
+    def other(side: str) -> str:
+        return "item" if side == "user" else "user"
+
+    def _to_device(self, array):
+        import torch
+
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=self.dtype, device=self.device)
+
+    @staticmethod
+    def _to_host(tensor) -> np.ndarray:
+        return tensor.detach().cpu().numpy().astype(np.float64)
+
+    # ---- side-level terms ----------------------------------------------------------------------
+    def side_terms(self, side: str):
+        """(L, intra, a) for every user or item: linear part, within-row pairs, factor sum."""
+        design, v = self.design[side], self.v[side]
+        if design.dim == 0:
+            return self.w[side], torch_zeros_like(self.w[side]), v
+        vs, ws = self.vs[side], self.ws[side]
+        feature_sum = self._to_device(design.x @ vs)
+        squares = self._to_device(design.x2 @ (vs**2).sum(1))
+        linear = self.w[side] + self._to_device(design.x @ ws)
+        intra = (v * feature_sum).sum(1) + 0.5 * ((feature_sum**2).sum(1) - squares)
+        return linear, intra, v + feature_sum
+
+    def terms(self) -> dict:
+        """Per side: (L + intra, factor sum) of every user / item."""
+        out = {}
+        for side in ("user", "item"):
+            linear, intra, factor_sum = self.side_terms(side)
+            out[side] = ((linear + intra).contiguous(), factor_sum.contiguous())
+        return out
+
+    def residual(self, terms: dict | None = None):
+        """e_r = y_r − ŷ_r for every training rating."""
+        import torch
+
+        terms = terms or self.terms()
+        (bias_u, a), (bias_i, c) = terms["user"], terms["item"]
+        if self.use_kernels:
+            out = np.empty(self.n)
+            _kernel("residual")(
+                self.y_np, self.users_np, self.items_np, float(self.w0),
+                _host_view(bias_u), _host_view(bias_i), _host_view(a), _host_view(c), out,
+            )  # fmt: skip
+            return torch.from_numpy(out)
+        u, i = self.users, self.items
+        pairwise = (a.index_select(0, u) * c.index_select(0, i)).sum(1)
+        return self.y - (self.w0 + bias_u.index_select(0, u) + bias_i.index_select(0, i) + pairwise)
+
+    def aggregates(self, side: str, e, other_sum, outer: bool = True):
+        """Per entity of `side`: S = Σ c_r, P = Σ c_r c_rᵀ (None without `outer`), E = Σ e_r,
+        D = Σ e_r c_r, over its ratings r, c_r being the other side's factor sum (torch tensors)."""
+        import torch
+
+        rows, k = (self.n_users if side == "user" else self.n_items), self.k
+        if self.use_kernels:
+            S, P = np.zeros((rows, k)), np.zeros((rows, k, k) if outer else (1, k, k))
+            E, D = np.zeros(rows), np.zeros((rows, k))
+            crow, col, order = self.pattern_np[side]
+            _kernel("sums")(crow, col, order, _host_view(e), _host_view(other_sum), outer, S, P, E, D)
+            as_t = torch.from_numpy
+            return (as_t(S), as_t(P)) if outer else (None, None), as_t(E), as_t(D)
+        pattern = self.pattern[side]
+        ones_other = torch.ones(len(other_sum), 1, dtype=self.dtype, device=self.device)
+        E, D = _row_sums(pattern, e, ones_other)[:, 0], _row_sums(pattern, e, other_sum)
+        if not outer:
+            return (None, None), E, D
+        ones = torch.ones_like(e)
+        products = (other_sum[:, :, None] * other_sum[:, None, :]).reshape(-1, k * k)
+        S, P = _row_sums(pattern, ones, other_sum), _row_sums(pattern, ones, products).reshape(-1, k, k)
+        return (S, P), E, D
+
+    # ---- Gaussian draws ------------------------------------------------------------------------
+    def _noise(self, shape):
+        import torch
+
+        return torch.randn(shape, generator=self.generator, dtype=torch.float64).to(self.device, self.dtype)
+
+    def _host_noise(self, shape) -> np.ndarray:
+        import torch
+
+        return torch.randn(shape, generator=self.generator, dtype=torch.float64).numpy()
+
+    def _priors(self, sampling: bool, reg: float):
+        """(μ_w, λ_w, μ_v, λ_v) per group: the sampled ones, or ALS's fixed precision `reg` around 0."""
+        if sampling:
+            return self.mu_w, self.lam_w, self.mu_v, self.lam_v
+        return (
+            np.zeros_like(self.mu_w),
+            np.full_like(self.lam_w, reg),
+            np.zeros_like(self.mu_v),
+            np.full_like(self.lam_v, reg),
+        )
+
+    # ---- blocks ----------------------------------------------------------------------------------
+    def id_block(self, side: str, sampling: bool, reg: float, terms=None, sums=None) -> None:
+        """(w, v) of every user (or item) at once: a Gaussian regression of the residual on z = [c + g, 1].
+
+        For entity e with ratings r: ŷ_r = const + [v_e, w_e]·z_r with z_r = [c_r + g_e, 1] (c_r the
+        other side's factor sum, g_e the entity's own side-feature factor sum). Precision
+        α Σ z zᵀ + Λ, mean (α Σ (e_r + z_rᵀθ) z_r + Λ μ) / precision, built from the per-entity
+        sums S, P, E, D of ``aggregates`` (no per-rating work here).
+        """
+        import torch
+
+        terms = terms or self.terms()
+        if sums is None:
+            sums = self.aggregates(side, self.residual(terms), terms[self.other(side)][1])
+        (S, P), E, D = sums
+        k, dim = self.k, self.k + 1
+        g = terms[side][1] - self.v[side]  # the own side's feature factor sum (v excluded)
+        n = self.counts[side]
+        top = S + n[:, None] * g
+        gram = torch.empty(len(n), dim, dim, dtype=self.dtype, device=self.device)
+        gram[:, :k, :k] = (
+            P
+            + S[:, :, None] * g[:, None, :]
+            + g[:, :, None] * S[:, None, :]
+            + n[:, None, None] * g[:, :, None] * g[:, None, :]
+        )
+        gram[:, :k, k], gram[:, k, :k], gram[:, k, k] = top, top, n
+        theta = torch.cat([self.v[side], self.w[side][:, None]], dim=1)
+        rhs = torch.cat([D + E[:, None] * g, E[:, None]], dim=1) + (gram @ theta.unsqueeze(-1)).squeeze(-1)
+        mu_w, lam_w, mu_v, lam_v = self._priors(sampling, reg)
+        group = self.id_group[side]
+        # unknown order [v (k), w]: the design is [c, 1] so the last coordinate is the id weight
+        prior = self._to_device(np.append(lam_v[group], lam_w[group]))
+        prior_mean = self._to_device(np.append(mu_v[group], mu_w[group]))
+        system = self.alpha * gram + torch.diag_embed(prior.expand(len(gram), dim))
+        chol = torch.linalg.cholesky(system)
+        solution = torch.cholesky_solve((self.alpha * rhs + prior * prior_mean).unsqueeze(-1), chol).squeeze(-1)
+        # the conditional mean, for the Rao-Blackwellised prediction of the block drawn last
+        self.conditional_mean[side] = (solution[:, k].contiguous(), solution[:, :k].contiguous())
+        if sampling:
+            solution = solution + torch.linalg.solve_triangular(
+                chol.mT, self._noise(solution.shape).unsqueeze(-1), upper=True
+            ).squeeze(-1)
+        self.v[side] = solution[:, :k].contiguous()
+        self.w[side] = solution[:, k].contiguous()
+
+    def side_step(self, side: str, sampling: bool, reg: float, factors: bool = True, terms=None, sums=None) -> None:
+        """Side-feature weights and factors of one side, on per-entity sums (see the kernels above).
+
+        The dense blocks' weights are drawn jointly with the id weights integrated out (collapsed):
+        id and feature weights explain the same entity offsets, and one-at-a-time draws of such
+        coupled parameters crawl, which would leave cold items with almost no feature signal. Per
+        entity the offset data say ō_e ~ N(μ_id + x_e·w, 1/(α n_e) + 1/λ_id): a weighted ridge.
+        Relation blocks' weights and all side factors are drawn coordinate-wise (numba kernels).
+        """
+        design = self.design[side]
+        if design.dim == 0:
+            return
+        k = self.k
+        terms = terms or self.terms()
+        if sums is None:
+            sums = self.aggregates(side, self.residual(terms), terms[self.other(side)][1])
+        (S, P), E, D = sums
+        S, P = _host_copy(S), _host_copy(P)
+        E, D, C = _host_copy(E), _host_copy(D), _host_copy(terms[side][1])
+        n = self.counts_np[side]
+        mu_w, lam_w, mu_v, lam_v = self._priors(sampling, reg)
+        ws, vs = self.ws[side].copy(), self.vs[side].copy()
+        linear_noise = self._host_noise(design.dim) if sampling else np.zeros(design.dim)
+
+        if len(design.dense_columns):
+            self._collapsed_linear(side, ws, mu_w, lam_w, n, E, D, S, sampling, linear_noise)
+        if len(design.relation_columns):
+            _kernel("linear")(
+                design.indptr, design.indices, design.data, design.relation_columns, design.groups,
+                ws, mu_w, lam_w, float(self.alpha), n, E, D, S, linear_noise, sampling,
+            )  # fmt: skip
+        self.ws[side] = ws
+        if not factors:  # the linear step alone (lets the tests check it in isolation)
+            return
+        factor_noise = self._host_noise((design.dim, k)) if sampling else np.zeros((design.dim, k))
+        _kernel("factors")(
+            design.indptr, design.indices, design.data, design.groups,
+            vs, mu_v, lam_v, float(self.alpha), n, E, D, S, P, C, factor_noise, sampling,
+        )  # fmt: skip
+        self.vs[side] = vs
+
+    def _collapsed_linear(self, side, ws, mu_w, lam_w, n, E, D, S, sampling, noise) -> None:
+        design = self.design[side]
+        columns, table = design.dense_columns, design.dense_table
+        group = self.id_group[side]
+        id_precision, id_mean = float(lam_w[group]), float(mu_w[group])
+        alpha = float(self.alpha)
+        w_id = self._to_host(self.w[side])
+        prior, prior_mean = lam_w[design.groups[columns]], mu_w[design.groups[columns]]
+        old_offset = w_id + table @ ws[columns]
+        targets = E + n * old_offset  # Σ_r of the residual with both offsets added back
+        weight = 1.0 / (1.0 / (alpha * n) + 1.0 / id_precision)
+        system = table.T @ (weight[:, None] * table) + np.diag(prior)
+        rhs = table.T @ (weight * (targets / n - id_mean)) + prior * prior_mean
+        chol = np.linalg.cholesky(system)
+        new = np.linalg.solve(system, rhs)
+        if sampling:
+            new = new + np.linalg.solve(chol.T, noise[columns])
+        offset = table @ new
+        precision = alpha * n + id_precision
+        new_id = (alpha * (targets - n * offset) + id_precision * id_mean) / precision
+        if sampling:
+            new_id = new_id + self._host_noise(len(new_id)) / np.sqrt(precision)
+        delta = new_id + offset - old_offset
+        E -= delta * n
+        D -= delta[:, None] * S
+        ws[columns] = new
+        self.w[side] = self._to_device(new_id)
+
+    def draw_hyper(self, residual) -> None:
+        """α, then every group's (λ, μ) for its weights and each factor column (draw_group_hyper)."""
+        rng = self.hyper_rng
+        squared_error = float((residual**2).sum())
+        self.alpha = float(rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + squared_error)))
+        for side in ("user", "item"):
+            group = self.id_group[side]
+            values = np.column_stack([self._to_host(self.w[side]), self._to_host(self.v[side])])
+            self._set_hyper(group, *draw_group_hyper(rng, values, np.append(self.mu_w[group], self.mu_v[group])))
+        for side in ("item", "user"):
+            design = self.design[side]
+            values = np.column_stack([self.ws[side], self.vs[side]])
+            for group in np.unique(design.groups):
+                members = values[design.groups == group]
+                mu = np.append(self.mu_w[group], self.mu_v[group])
+                self._set_hyper(group, *draw_group_hyper(rng, members, mu))
+
+    def _set_hyper(self, group: int, lam: np.ndarray, mu: np.ndarray) -> None:
+        self.lam_w[group], self.lam_v[group] = lam[0], lam[1:]
+        self.mu_w[group], self.mu_v[group] = mu[0], mu[1:]
+
+    def sweep(self, sampling: bool, reg: float) -> None:
+        """α and the group priors; w0; the users' side features and id block; the items' side
+        features and id block. The item id block comes last, so ``parameters(rao_blackwell=True)``
+        can report its conditional mean (ŷ is linear in it given everything else)."""
+        e = self.last_residual if self.last_residual is not None else self.residual()
+        if sampling:
+            self.draw_hyper(e)
+        precision = self.alpha * self.n + (W0_PRECISION if sampling else reg)
+        mean = self.alpha * (float(e.sum()) + self.n * self.w0) / precision
+        self.w0 = float(mean + (float(self._noise(())) / np.sqrt(precision) if sampling else 0.0))
+        for side in ("user", "item"):
+            other = self.other(side)
+            terms = self.terms()
+            sums, fresh = self.aggregates(side, self.residual(terms), terms[other][1]), True
+            for step in ("id", "side") if side == "user" else ("side", "id"):
+                if step == "side" and not self.design[side].dim:
+                    continue
+                if not fresh:  # S and P depend on the other side only, which has not moved
+                    terms = self.terms()
+                    sums = (sums[0], *self.aggregates(side, self.residual(terms), terms[other][1], outer=False)[1:])
+                if step == "id":
+                    self.id_block(side, sampling, reg, terms, sums)
+                else:
+                    self.side_step(side, sampling, reg, terms=terms, sums=sums)
+                fresh = False
+        # kept for the hyper-parameter draw, the training fit and the next sweep's w0 update
+        self.last_residual = self.residual()
+
+    def parameters(self, rao_blackwell: bool = False) -> dict:
+        """The current parameters; with `rao_blackwell`, the item id block's conditional mean
+        instead of its draw (a lower-variance estimate of the same posterior mean of ŷ)."""
+        out = {"w0": float(self.w0)}
+        for side in ("user", "item"):
+            w, v = self.w[side], self.v[side]
+            if rao_blackwell and side == "item" and side in self.conditional_mean:
+                w, v = self.conditional_mean[side]
+            out[f"w_{side}"], out[f"v_{side}"] = self._to_host(w), self._to_host(v)
+            # the id group's prior mean: what the posterior says about an id never seen in training
+            group = self.id_group[side]
+            out[f"w_{side}_prior"], out[f"v_{side}_prior"] = float(self.mu_w[group]), self.mu_v[group].copy()
+            out[f"w_{side}_side"], out[f"v_{side}_side"] = self.ws[side].copy(), self.vs[side].copy()
+        return out
+
+    def hyper_parameters(self) -> dict:
+        """The current α and per-group (μ, λ), keyed by group name (for inspection and tests)."""
+        return {
+            "alpha": self.alpha,
+            "groups": {
+                name: {"mu_w": self.mu_w[g], "lam_w": self.lam_w[g], "mu_v": self.mu_v[g], "lam_v": self.lam_v[g]}
+                for g, name in enumerate(self.group_names)
+            },
+        }
+
+
+def torch_zeros_like(tensor):
+    import torch
+
+    return torch.zeros_like(tensor)
+
+
+def _host_view(tensor) -> np.ndarray:
+    """A float64 numpy view of a CPU tensor (the numba kernels run on the CPU path only)."""
+    return np.ascontiguousarray(tensor.detach().numpy())
+
+
+def _host_copy(tensor) -> np.ndarray:
+    return np.array(tensor.detach().cpu().numpy(), dtype=np.float64, order="C")
+
+
+# ---- prediction ------------------------------------------------------------------------------------
+def _squared(x):
+    import scipy.sparse as sp
+
+    return x.multiply(x).tocsr() if sp.issparse(x) else np.square(x)
+
+
+def _fm_side(p: dict, side: str, codes: np.ndarray, x):
+    """Per distinct user (or item), an unseen id counted as zeros: linear part, within-row pairwise
+    part and factor sum (a_u or c_i, see _FMState). `x` (dense or scipy sparse) is the side row."""
     known = codes >= 0
     safe = np.where(known, codes, 0)
     v = p[f"v_{side}"][safe] * known[:, None]
-    factor_sum = v + x @ p[f"v_{side}_side"]
-    squares = (v**2).sum(1) + (x**2) @ (p[f"v_{side}_side"] ** 2).sum(1)
-    linear = p[f"w_{side}"][safe] * known + x @ p[f"w_{side}_side"]
-    return linear, 0.5 * ((factor_sum**2).sum(1) - squares), factor_sum
+    linear = p[f"w_{side}"][safe] * known
+    if x.shape[1] == 0:
+        return linear, np.zeros(len(codes)), v
+    vs = p[f"v_{side}_side"]
+    feature_sum = np.asarray(x @ vs)
+    squares = np.asarray(_squared(x) @ (vs**2).sum(1)).ravel()
+    linear = linear + np.asarray(x @ p[f"w_{side}_side"]).ravel()
+    intra = (v * feature_sum).sum(1) + 0.5 * ((feature_sum**2).sum(1) - squares)
+    return linear, intra, v + feature_sum
+
+
+def stand_in_parameters(p: dict, matrix) -> dict:
+    """The id parameters an unseen user/item borrows (``unseen`` rules of FactorizationMachine).
+
+    ``*_unseen``: the rating-weighted mean id ("an average rated item"); ``*_by_other``: per user,
+    the mean over the items it rated in training (per item, over its raters). `matrix`: the
+    training users x items rating matrix (its pattern is used).
+    """
+    import scipy.sparse as sp
+
+    pattern = sp.csr_matrix(matrix, copy=True)
+    pattern.data[:] = 1.0
+    by_side = {"item": pattern, "user": pattern.T.tocsr()}  # rows: the other side's entities
+    out = dict(p)
+    for side, rows in by_side.items():
+        stacked = np.column_stack([p[f"w_{side}"], p[f"v_{side}"]])
+        counts = np.asarray(rows.sum(axis=0)).ravel()  # ratings per entity of this side
+        mean = counts @ stacked / counts.sum()
+        out[f"w_{side}_unseen"], out[f"v_{side}_unseen"] = float(mean[0]), mean[1:]
+        per_other = np.asarray(rows @ stacked) / np.asarray(rows.sum(axis=1))
+        out[f"w_{side}_by_other"], out[f"v_{side}_by_other"] = per_other[:, 0], per_other[:, 1:]
+    return out
 
 
 def _imputed_ids(p: dict, side: str, own_codes: np.ndarray, other_codes: np.ndarray, unseen: str):
     """Stand-in (w, v) per pair for an unseen user/item id; zeros where the id is known.
 
+    "prior": the id group's prior mean (the posterior of a parameter no rating touched);
     "average": the rating-weighted mean id; "user_average": the mean over the ids the other side of
     the pair rated in training (the items this user rated, the users who rated this item), else
-    the rating-weighted mean; "zero": nothing.
+    the rating-weighted mean; "zero": nothing (the textbook FM).
     """
     k = p["v_user"].shape[1]
     unknown = own_codes < 0
     w, v = np.zeros(len(own_codes)), np.zeros((len(own_codes), k))
     if unseen == "zero" or not unknown.any():
+        return w, v
+    if unseen == "prior":
+        w[unknown], v[unknown] = p[f"w_{side}_prior"], p[f"v_{side}_prior"]
         return w, v
     w[unknown], v[unknown] = p[f"w_{side}_unseen"], p[f"v_{side}_unseen"]
     if unseen == "user_average":
@@ -179,8 +807,8 @@ def _fm_formula(
 
     The pairwise sum splits into user-side pairs + item-side pairs + <a_u, c_i>, so the arguments may
     describe each distinct user/item once, with `user_rows`/`item_rows` mapping pairs to them. An
-    unseen id's stand-in parameters (w*, v*, see _imputed_ids) add w* + <v*, own side's factor sum>
-    + their share of the cross term.
+    unseen id's stand-in parameters (w*, v*, see _imputed_ids; `p` then carries the stand-ins of
+    stand_in_parameters) add w* + <v*, own side's factor sum> + their share of the cross term.
     """
     lin_u, intra_u, a = _fm_side(p, "user", user_codes, user_x)
     lin_i, intra_i, c = _fm_side(p, "item", item_codes, item_x)
@@ -200,296 +828,3 @@ def _fm_formula(
         + imputed
         + np.einsum("nk,nk->n", a + v_u, c + v_i)
     )
-
-
-class _FMState:
-    """Parameters of the FM and its blocked Gibbs / ALS sweep.
-
-    Every term of ŷ for a rating (u, i) is either user-level or item-level:
-        ŷ = w0 + L_u + L_i + intra_u + intra_i + <a_u, c_i>
-    with a_u = v_u + G_u V_G, c_i = v_i + F_i V_F (the factor sums of each side), L = id weight plus
-    side-feature weights, and intra = the pairwise terms inside one side. So the sweep works on
-    user- and item-level aggregates instead of per-rating caches:
-      * (w_u, v_u) of all users jointly, one (k+1)-dim Gaussian per user (batched Cholesky), then the
-        same for items - blocked updates mix faster than libFM's coordinate-wise ones;
-      * side-feature weights and factors coordinate by coordinate (they are shared by many rows and
-        interact with each other), using per-item sums Σ a_u, Σ a_u a_uᵀ, Σ e, Σ e·a_u, so one
-        coordinate costs O(#items) instead of O(#ratings).
-    """
-
-    def __init__(self, users, items, ratings, shape, item_x, user_x, k, init_std, seed, device, dtype):
-        import torch
-
-        self.device, self.dtype, self.k = device, dtype, k
-        self.generator = torch.Generator().manual_seed(seed)
-        self.hyper_rng = np.random.default_rng(seed)
-        self.n_users, self.n_items = shape
-        # np.array copies: pandas hands out read-only views, which torch refuses to wrap
-        as_t = lambda a, dt=dtype: torch.as_tensor(np.array(a), dtype=dt, device=device)  # noqa: E731
-        self.users, self.items = as_t(users, torch.int64), as_t(items, torch.int64)
-        self.y = as_t(ratings)
-        self.n = len(ratings)
-        self.x = {"user": as_t(user_x), "item": as_t(item_x)}
-        self.pattern = {
-            "user": _csr(users, items, self.n_users, self.n_items, device, dtype),
-            "item": _csr(items, users, self.n_items, self.n_users, device, dtype),
-        }
-        self.codes = {"user": self.users, "item": self.items}
-        self.counts = {
-            "user": as_t(np.bincount(users, minlength=self.n_users)),
-            "item": as_t(np.bincount(items, minlength=self.n_items)),
-        }
-
-        def normal(rows):
-            draw = torch.randn(rows, k, generator=self.generator, dtype=torch.float64) * init_std
-            return draw.to(device=device, dtype=dtype)
-
-        self.w0 = float(np.mean(ratings))
-        # id parameters per side, and side-feature parameters per side
-        self.w = {"user": as_t(np.zeros(self.n_users)), "item": as_t(np.zeros(self.n_items))}
-        self.v = {"user": normal(self.n_users), "item": normal(self.n_items)}
-        self.ws = {"user": as_t(np.zeros(user_x.shape[1])), "item": as_t(np.zeros(item_x.shape[1]))}
-        self.vs = {"user": normal(user_x.shape[1]), "item": normal(item_x.shape[1])}
-        self.alpha = 1.0
-        self.prior_id = {side: torch.ones(k + 1, dtype=dtype, device=device) for side in self.w}
-        self.prior_side = {side: torch.ones(k + 1, dtype=dtype, device=device) for side in self.w}
-        self.last_residual = None
-
-    @staticmethod
-    def other(side: str) -> str:
-        return "item" if side == "user" else "user"
-
-    # ---- side-level terms ----------------------------------------------------------------------
-    def side_terms(self, side: str):
-        """(L, intra, a) for every user or item: linear part, within-side pairs, factor sum."""
-        x, ws, vs = self.x[side], self.ws[side], self.vs[side]
-        feature_sum = x @ vs
-        intra_features = 0.5 * ((feature_sum**2).sum(1) - (x**2) @ (vs**2).sum(1))
-        linear = self.w[side] + x @ ws
-        intra = (self.v[side] * feature_sum).sum(1) + intra_features
-        return linear, intra, self.v[side] + feature_sum
-
-    def residual(self):
-        lin_u, intra_u, a = self.side_terms("user")
-        lin_i, intra_i, c = self.side_terms("item")
-        u, i = self.users, self.items
-        return self.y - (self.w0 + lin_u[u] + lin_i[i] + intra_u[u] + intra_i[i] + (a[u] * c[i]).sum(1))
-
-    # ---- Gaussian draws ------------------------------------------------------------------------
-    def _noise(self, shape):
-        import torch
-
-        return torch.randn(shape, generator=self.generator, dtype=torch.float64).to(self.device, self.dtype)
-
-    def _scalar(self, old, h2, he, prior, sampling):
-        """Conditional of one coordinate θ: precision α Σh² + λ, mean α Σh(e + θh) / precision."""
-        import torch
-
-        precision = self.alpha * h2 + prior
-        mean = self.alpha * (he + old * h2) / precision
-        return mean + self._noise(()) / torch.sqrt(precision) if sampling else mean
-
-    # ---- blocks ----------------------------------------------------------------------------------
-    def id_block(self, side: str, sampling: bool, reg: float) -> None:
-        """(w, v) of every user (or item) at once: ridge regression of the residual on [c_other + g_own, 1]."""
-        import torch
-
-        other = self.other(side)
-        own_codes, other_codes = self.codes[side], self.codes[other]
-        _, _, own_sum = self.side_terms(side)
-        _, _, other_sum = self.side_terms(other)
-        own_features = own_sum - self.v[side]  # g: the own side's feature factor sum (v excluded)
-        e = self.residual()
-        # targets with this block's own contribution added back
-        targets = (
-            e
-            + self.w[side][own_codes]
-            + (self.v[side][own_codes] * (own_features[own_codes] + other_sum[other_codes])).sum(1)
-        )
-        ones_other = torch.ones(len(other_sum), 1, dtype=self.dtype, device=self.device)
-        design_other = torch.cat([other_sum, ones_other], dim=1)  # [c_i, 1]
-        design_own = torch.cat([own_features, torch.zeros_like(ones_other[:1]).expand(len(own_features), 1)], dim=1)
-        pattern = self.pattern[side]
-        dim = self.k + 1
-        outer = (design_other[:, :, None] * design_other[:, None, :]).reshape(-1, dim * dim)
-        ones = torch.ones_like(targets)
-        gram = _row_sums(pattern, ones, outer).reshape(-1, dim, dim)
-        total = _row_sums(pattern, ones, design_other)  # Σ_i [c_i, 1]
-        count = self.counts[side][:, None, None]
-        gram = (
-            gram
-            + count * design_own[:, :, None] * design_own[:, None, :]
-            + design_own[:, :, None] * total[:, None, :]
-            + total[:, :, None] * design_own[:, None, :]
-        )
-        rhs = (
-            _row_sums(pattern, targets, design_other)
-            + _row_sums(pattern, targets, torch.ones_like(ones_other))[:, :1] * design_own
-        )
-        prior = self.prior_id[side] if sampling else torch.full((dim,), reg, dtype=self.dtype, device=self.device)
-        # unknown order [v (k), w]: the design is [c, 1] so the last coordinate is the id weight
-        system = self.alpha * gram + torch.diag_embed(prior.expand(len(gram), dim))
-        chol = torch.linalg.cholesky(system)
-        solution = torch.cholesky_solve(self.alpha * rhs.unsqueeze(-1), chol).squeeze(-1)
-        if sampling:
-            solution = solution + torch.linalg.solve_triangular(
-                chol.mT, self._noise(solution.shape).unsqueeze(-1), upper=True
-            ).squeeze(-1)
-        self.v[side] = solution[:, : self.k].contiguous()
-        self.w[side] = solution[:, self.k].contiguous()
-
-    def side_coordinates(self, side: str, sampling: bool, reg: float, factors: bool = True) -> None:
-        """Side-feature weights and factors, coordinate-wise on per-entity sums (see class docstring).
-
-        The sums are built on the device; the coordinate loop itself runs in float64 numpy on the
-        CPU, because its vectors have one entry per item (or user) and per-op overhead dominates.
-        """
-        import torch
-
-        x_dev = self.x[side]
-        if x_dev.shape[1] == 0:
-            return
-        other = self.other(side)
-        pattern = self.pattern[side]
-        _, _, other_sum_dev = self.side_terms(other)  # a_u when side == "item"; fixed during this block
-        _, _, own_sum_dev = self.side_terms(side)  # c_i: moves with the coordinates
-        e = self.residual()
-        ones = torch.ones_like(e)
-        k = self.k
-        outer = (other_sum_dev[:, :, None] * other_sum_dev[:, None, :]).reshape(-1, k * k)
-        to_np = lambda t: t.detach().cpu().numpy().astype(np.float64)  # noqa: E731
-        s = to_np(_row_sums(pattern, ones, other_sum_dev))  # Σ a_u per item
-        p = to_np(_row_sums(pattern, ones, outer)).reshape(-1, k, k)  # Σ a_u a_uᵀ per item
-        err_sum = to_np(_row_sums(pattern, e, torch.ones(len(other_sum_dev), 1, dtype=self.dtype, device=self.device)))[
-            :, 0
-        ]
-        err_dot = to_np(_row_sums(pattern, e, other_sum_dev))  # Σ e·a_u per item
-        own_sum, x_table, n = to_np(own_sum_dev), to_np(x_dev), to_np(self.counts[side])
-        ws, vs = to_np(self.ws[side]), to_np(self.vs[side])
-        prior = to_np(self.prior_side[side]) if sampling else np.full(k + 1, reg)
-        noise = to_np(self._noise((x_table.shape[1], k + 1))) if sampling else np.zeros((x_table.shape[1], k + 1))
-        alpha = self.alpha
-
-        def draw(old, h2, he, precision_prior, z):
-            precision = alpha * h2 + precision_prior
-            return alpha * (he + old * h2) / precision + z / np.sqrt(precision)
-
-        # Linear side weights jointly, with the id weights integrated out (collapsed Gibbs): id and
-        # feature weights explain the same item offsets, and one-at-a-time updates of such coupled
-        # parameters crawl, which leaves cold items with almost no feature signal. Per entity the
-        # offset data say mean_i ~ N(x_i·w, 1/(α n_i) + 1/λ_id), a weighted ridge regression.
-        w_id = to_np(self.w[side])
-        id_prior = float(self.prior_id[side][k]) if sampling else reg
-        targets = err_sum + n * (w_id + x_table @ ws)  # Σ_r of the residual with both offsets added back
-        weight = np.where(n > 0, 1.0 / (1.0 / (alpha * np.maximum(n, 1)) + 1.0 / id_prior), 0.0)
-        mean_offset = np.divide(targets, n, out=np.zeros_like(targets), where=n > 0)
-        system = x_table.T @ (weight[:, None] * x_table) + np.diag(np.full(x_table.shape[1], prior[k]))
-        chol = np.linalg.cholesky(system)
-        new_ws = np.linalg.solve(system, x_table.T @ (weight * mean_offset))
-        if sampling:
-            new_ws = new_ws + np.linalg.solve(chol.T, noise[:, k])
-        offset = x_table @ new_ws
-        id_precision = alpha * n + id_prior
-        new_id = alpha * (targets - n * offset) / id_precision
-        if sampling:
-            new_id = new_id + to_np(self._noise(len(new_id))) / np.sqrt(id_precision)
-        delta = (new_id - w_id) + (offset - x_table @ ws)
-        err_sum -= delta * n
-        err_dot -= delta[:, None] * s
-        ws = new_ws
-        self.w[side] = torch.as_tensor(new_id, dtype=self.dtype, device=self.device)
-
-        if not factors:  # the linear step alone (lets the tests check it in isolation)
-            self.ws[side] = torch.as_tensor(ws, dtype=self.dtype, device=self.device)
-            return
-        # Factor f of every feature, then the next f: within one f only column f of Σ e·a_u is read,
-        # so the other columns are brought up to date once per f (a systematic scan in any order is
-        # a valid Gibbs sweep).
-        active = [j for j in range(x_table.shape[1]) if x_table[:, j].any()]
-        columns = np.ascontiguousarray(x_table.T)  # contiguous per-feature vectors
-        squares = columns**2
-        own_columns = np.ascontiguousarray(own_sum.T)
-        for f in range(k):
-            p_f = p[:, :, f]
-            p_ff, s_f = p_f[:, f].copy(), s[:, f].copy()
-            err_dot_f = err_dot[:, f].copy()
-            own_f = own_columns[f]
-            total_step = np.zeros_like(err_sum)
-            total_step_g = np.zeros_like(err_sum)
-            for j in active:
-                x = columns[j]
-                old = vs[j, f]
-                g = own_f - x * old
-                h2 = squares[j] @ (p_ff + g * (2 * s_f + n * g))
-                he = x @ (err_dot_f + g * err_sum)
-                new = draw(old, h2, he, prior[f], noise[j, f])
-                step = (new - old) * x
-                err_sum -= step * (s_f + n * g)
-                err_dot_f -= step * (p_ff + g * s_f)
-                total_step += step
-                total_step_g += step * g
-                own_f += step
-                vs[j, f] = new
-            err_dot -= total_step[:, None] * p_f + total_step_g[:, None] * s
-            err_dot[:, f] = err_dot_f
-        self.ws[side] = torch.as_tensor(ws, dtype=self.dtype, device=self.device)
-        self.vs[side] = torch.as_tensor(vs, dtype=self.dtype, device=self.device)
-
-    def sweep(self, sampling: bool, reg: float) -> None:
-        import torch
-
-        e = self.last_residual if self.last_residual is not None else self.residual()
-        old = torch.as_tensor(self.w0, dtype=self.dtype, device=self.device)
-        prior_w0 = 1e-3 if sampling else reg  # a vague prior: w0 is pinned by every rating anyway
-        self.w0 = float(
-            self._scalar(old, torch.as_tensor(float(self.n), dtype=self.dtype), e.sum(), prior_w0, sampling)
-        )
-        for side in ("user", "item"):
-            self.id_block(side, sampling, reg)
-        for side in ("item", "user"):
-            self.side_coordinates(side, sampling, reg)
-        # kept for the hyper-parameter draw, the training fit and the next sweep's w0 update
-        self.last_residual = self.residual()
-        if sampling:
-            self._draw_hyper()
-
-    def _draw_hyper(self) -> None:
-        """Noise and prior precisions from their Gamma posteriors (α0 = β0 = 1, prior means fixed at 0)."""
-        import torch
-
-        rng = self.hyper_rng
-        squared_error = float((self.last_residual**2).sum())
-        self.alpha = float(rng.gamma(1.0 + self.n / 2, 1.0 / (1.0 + squared_error / 2)))
-        for side in ("user", "item"):
-            for store, w, v in (
-                (self.prior_id, self.w[side], self.v[side]),
-                (self.prior_side, self.ws[side], self.vs[side]),
-            ):
-                count = len(w)
-                if count == 0:
-                    continue
-                squares = torch.cat([(v**2).sum(0), (w**2).sum()[None]]).cpu().numpy().astype(np.float64)
-                draws = rng.gamma(1.0 + count / 2, 1.0 / (1.0 + squares / 2))
-                store[side] = torch.as_tensor(draws, dtype=self.dtype, device=self.device)
-
-    def parameters(self) -> dict:
-        import torch
-
-        as_np = lambda t: t.detach().cpu().numpy().astype(np.float64)  # noqa: E731
-        out = {"w0": float(self.w0)}
-        for side in ("user", "item"):
-            w, v, counts = as_np(self.w[side]), as_np(self.v[side]), as_np(self.counts[side])
-            out[f"w_{side}"], out[f"v_{side}"] = w, v
-            out[f"w_{side}_side"], out[f"v_{side}_side"] = as_np(self.ws[side]), as_np(self.vs[side])
-            # the id parameters of an "average rated" user/item, used for ids unseen in training
-            out[f"w_{side}_unseen"] = float(counts @ w / counts.sum())
-            out[f"v_{side}_unseen"] = counts @ v / counts.sum()
-            # ... and the average over the ids each user (item) of the other side met in training
-            other = self.other(side)
-            stacked = torch.cat([self.w[side][:, None], self.v[side]], dim=1)
-            means = (
-                as_np(_row_sums(self.pattern[other], torch.ones_like(self.y), stacked))
-                / as_np(self.counts[other])[:, None]
-            )
-            out[f"w_{side}_by_other"], out[f"v_{side}_by_other"] = means[:, 0], means[:, 1:]
-        return out

@@ -14,22 +14,25 @@ in ``recsys.models.fm``, the shared solvers in ``recsys.models._solvers``.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
+from recsys.errors import InvalidParameter
 from recsys.models._solvers import (  # noqa: F401 - SOLVERS re-exported for callers
     SMALL_PROBLEM_RATINGS,
     SOLVERS,
     _csr,
     _float_dtype,
-    _gamma,
     _resolve_device,
     _ridge_rows,
     _row_sums,
     _start_fit,
     _torch_threads,
+    draw_group_hyper,
 )
-from recsys.models.base import RatingPredictor
+from recsys.models.base import RatingPredictor, check_choice, check_count, check_is_fitted, check_positive
 from recsys.progress import Progress
 from recsys.progress import no_progress as _no_progress
 
@@ -42,15 +45,17 @@ class BiasedMF(RatingPredictor):
                  the regularisation of Funk's SGD, weighted by how often a parameter is used (ALS-WR,
                  Zhou et al. 2008). Each of ``n_epochs`` sweeps solves all users, then all items, exactly.
       ``"mcmc"`` Bayesian biased MF by blocked Gibbs sampling (BPMF-style, one (k+1)-dim Gaussian per
-                 user/item) with Gamma hyper-priors on the noise and on each factor's prior precision,
-                 as libFM's MCMC; ``reg`` only seeds the first sweep. ``predict`` averages the
-                 predictions of the samples drawn after ``burn_in`` sweeps (kept in ``samples_``);
-                 the ``*_factors_``/``*_bias_`` attributes hold the posterior means.
+                 user/item) with libFM's hierarchical priors: per side, each factor column and the
+                 biases have a prior mean and precision drawn from Normal-Gamma hyper-priors, the
+                 noise precision from a Gamma; ``reg`` only seeds the first sweep. ``predict``
+                 averages the predictions of the samples drawn after ``burn_in`` sweeps (kept in
+                 ``samples_``); the ``*_factors_``/``*_bias_`` attributes hold the posterior means.
       ``"adam"`` full-batch Adam with learning rate ``lr`` on the same objective as ``"als"``.
 
     Unseen users or items (not in ``train``): their bias and factors are unknown, so the prediction is
     ``μ + b_u`` (known user), ``μ + b_i`` (known item) or ``μ`` (neither), without the dot product;
-    such pairs are flagged in ``last_fallback_``.
+    such pairs are flagged by ``predict(..., return_fallback=True)``. ``fit_seconds_`` is the
+    wall time of the last fit.
     """
 
     def __init__(
@@ -76,21 +81,25 @@ class BiasedMF(RatingPredictor):
         self.seed = seed
         self.device = device
         self.n_threads = n_threads
+        self._validate_params()
 
     # ------------------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        if self.solver not in SOLVERS:
-            raise ValueError(f"BiasedMF: unknown solver {self.solver!r}; choose one of {SOLVERS}")
-        if int(self.n_factors) < 1 or int(self.n_epochs) < 1:
-            raise ValueError("BiasedMF: n_factors and n_epochs must be >= 1")
-        if self.reg < 0 or self.lr <= 0:
-            raise ValueError("BiasedMF: reg must be >= 0 and lr > 0")
+    def _validate_params(self) -> None:
+        check_choice(self.solver, "solver", SOLVERS)
+        check_count(self.n_factors, "n_factors")
+        check_count(self.n_epochs, "n_epochs")
+        check_count(self.burn_in, "burn_in", minimum=0)
+        check_positive(self.reg, "reg", allow_zero=True)
+        check_positive(self.lr, "lr")
+        check_positive(self.init_std, "init_std", allow_zero=True)
+        check_count(self.seed, "seed", minimum=0)
         if self.solver == "mcmc" and self.burn_in >= self.n_epochs:
-            raise ValueError(f"BiasedMF: burn_in ({self.burn_in}) must be smaller than n_epochs ({self.n_epochs})")
+            raise InvalidParameter(f"burn_in ({self.burn_in}) must be smaller than n_epochs ({self.n_epochs})")
 
     def fit(self, train: pd.DataFrame, progress: Progress | None = None) -> BiasedMF:
         import torch
 
+        started = time.perf_counter()
         device, dtype = _start_fit(self, train)
         progress = progress or _no_progress
         users = self.ratings_.user_codes(train["user_id"].to_numpy())
@@ -129,6 +138,7 @@ class BiasedMF(RatingPredictor):
             del self._train_residual
         else:
             self.train_rmse_ = float(np.sqrt(np.mean((self._raw(users, items) - train["rating"].to_numpy()) ** 2)))
+        self.fit_seconds_ = time.perf_counter() - started
         return self
 
     def _fit_blocks(
@@ -151,6 +161,8 @@ class BiasedMF(RatingPredictor):
             hyper_rng = np.random.default_rng(int(self.seed))
             precision_u = torch.full((k + 1,), float(self.reg), dtype=dtype, device=device)
             precision_i = precision_u.clone()
+            mean_u = torch.zeros(k + 1, dtype=dtype, device=device)
+            mean_i = mean_u.clone()
             sums = [torch.zeros_like(t) for t in (factors_u, factors_i, bias_u, bias_i)]
             self.samples_ = []  # (P, Q, b_u, b_i) kept on the CPU, to average predictions exactly
             residual_sum = torch.zeros_like(values)
@@ -165,7 +177,13 @@ class BiasedMF(RatingPredictor):
             targets = values - mu - bias_i[item_t]
             if sampling:
                 solved = _ridge_rows(
-                    by_user, targets, design, precision_u.expand(n_users, k + 1), alpha=alpha, generator=generator
+                    by_user,
+                    targets,
+                    design,
+                    precision_u.expand(n_users, k + 1),
+                    alpha=alpha,
+                    generator=generator,
+                    prior_mean=mean_u,
                 )
             else:
                 solved = _ridge_rows(by_user, targets, design, ridge_u)
@@ -174,7 +192,13 @@ class BiasedMF(RatingPredictor):
             targets = values - mu - bias_u[user_t]
             if sampling:
                 solved = _ridge_rows(
-                    by_item, targets, design, precision_i.expand(n_items, k + 1), alpha=alpha, generator=generator
+                    by_item,
+                    targets,
+                    design,
+                    precision_i.expand(n_items, k + 1),
+                    alpha=alpha,
+                    generator=generator,
+                    prior_mean=mean_i,
                 )
             else:
                 solved = _ridge_rows(by_item, targets, design, ridge_i)
@@ -183,13 +207,18 @@ class BiasedMF(RatingPredictor):
                 residual = values - (
                     mu + bias_u[user_t] + bias_i[item_t] + (factors_u[user_t] * factors_i[item_t]).sum(1)
                 )
-                alpha = float(
-                    _gamma(hyper_rng, 1.0 + len(values) / 2, 1.0 + float((residual**2).sum()) / 2, device, dtype)
-                )
-                params_u = torch.cat([factors_u, bias_u[:, None]], dim=1)
-                params_i = torch.cat([factors_i, bias_i[:, None]], dim=1)
-                precision_u = _gamma(hyper_rng, 1.0 + n_users / 2, 1.0 + (params_u**2).sum(0) / 2, device, dtype)
-                precision_i = _gamma(hyper_rng, 1.0 + n_items / 2, 1.0 + (params_i**2).sum(0) / 2, device, dtype)
+                # libFM's hyper-parameter step (see _solvers.draw_group_hyper), α0 = β0 = 1
+                squared_error = float((residual**2).sum())
+                alpha = float(hyper_rng.gamma((1.0 + len(values)) / 2, 2.0 / (1.0 + squared_error)))
+                to_device = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
+                for side, params in (("user", (factors_u, bias_u)), ("item", (factors_i, bias_i))):
+                    stacked = torch.cat([params[0], params[1][:, None]], dim=1).cpu().numpy().astype(np.float64)
+                    mean = (mean_u if side == "user" else mean_i).cpu().numpy().astype(np.float64)
+                    lam, new_mean = draw_group_hyper(hyper_rng, stacked, mean)
+                    if side == "user":
+                        precision_u, mean_u = to_device(lam), to_device(new_mean)
+                    else:
+                        precision_i, mean_i = to_device(lam), to_device(new_mean)
                 if sweep >= self.burn_in:
                     residual_sum = residual_sum + residual
                     self.samples_.append(tuple(t.cpu().numpy() for t in (factors_u, factors_i, bias_u, bias_i)))
@@ -237,17 +266,18 @@ class BiasedMF(RatingPredictor):
             total += np.where(known_u, bu[uc], 0.0) + np.where(known_i, bi[ic], 0.0) + np.where(both, dot, 0.0)
         return self.global_mean_ + total / len(samples)
 
-    def predict_raw(self, user_ids, item_ids) -> np.ndarray:
-        """Unclipped model output (the formula itself), with the unseen-id fallback of the class docstring."""
-        if not hasattr(self, "ratings_"):
-            raise RuntimeError("BiasedMF: call fit() before predict()")
-        user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
-        if user_ids.shape != item_ids.shape:
-            raise ValueError(f"user_ids {user_ids.shape} and item_ids {item_ids.shape} differ in shape")
+    def _predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         user_codes = self.ratings_.user_codes(user_ids)
         item_codes = self.ratings_.item_codes(item_ids)
-        self.last_fallback_ = (user_codes < 0) | (item_codes < 0)
-        return self._raw(user_codes, item_codes)
+        return self._raw(user_codes, item_codes), (user_codes < 0) | (item_codes < 0)
 
-    def predict(self, user_ids, item_ids) -> np.ndarray:
-        return self.clip(self.predict_raw(user_ids, item_ids))
+    def predict_raw(self, user_ids, item_ids) -> np.ndarray:
+        """Unclipped model output (the formula itself), with the unseen-id fallback of the class docstring."""
+        from recsys.errors import InvalidInput
+
+        check_is_fitted(self, "ratings_")
+        user_ids = np.asarray(user_ids, dtype=np.int64).ravel()
+        item_ids = np.asarray(item_ids, dtype=np.int64).ravel()
+        if user_ids.shape != item_ids.shape:
+            raise InvalidInput(f"user_ids and item_ids differ in length ({len(user_ids)} vs {len(item_ids)})")
+        return self._predict(user_ids, item_ids)[0]
