@@ -45,20 +45,32 @@ def _progress(description: str):
     return tqdm_progress(description, unit="step")
 
 
+PUBLISHED_CHOICES = ("u1", "u2", "u3", "u4", "u5", "ua", "ub", "u1-u5")  # recsys.eval.splits.PUBLISHED_SPLITS
+
+
 def _dataset_and_splits(args):
     from recsys.data import load_dataset
     from recsys.eval.splits import cached_splits
 
     dataset = load_dataset(args.dataset, resolve_data_dir(args.data_dir))
-    splits = cached_splits(
-        dataset.ratings,
-        dataset.name,
-        args.split,
-        seed=args.seed,
-        test_size=args.test_size,
-        n_folds=args.folds,
-        item_share=args.item_share,
-    )
+    if getattr(args, "split_files", None):  # a train/test pair of the user's own
+        from recsys.eval.splits import split_from_files
+
+        splits = split_from_files(*args.split_files, dataset=dataset)
+    elif args.split in PUBLISHED_CHOICES:  # ML-100K's u1..u5, ua, ub from the dataset folder
+        from recsys.eval.splits import published_splits
+
+        splits = published_splits(dataset, args.split)
+    else:
+        splits = cached_splits(
+            dataset.ratings,
+            dataset.name,
+            args.split,
+            seed=args.seed,
+            test_size=args.test_size,
+            n_folds=args.folds,
+            item_share=args.item_share,
+        )
     print(
         f"{dataset.name}: {dataset.n_ratings} ratings; split {splits.kind} {splits.params} "
         f"({len(splits)} fold{'s' if len(splits) > 1 else ''})"
@@ -67,12 +79,19 @@ def _dataset_and_splits(args):
 
 
 def _representations(dataset, text: str, extract: bool) -> dict:
-    from recsys.eval.experiments import load_representation
+    """spec text -> ItemFeatures (None for ratings), in the grammar of recsys.features.representations."""
+    from recsys.features.representations import parse, resolve
 
     specs = [spec.strip() for spec in text.split(",") if spec.strip()]
     if not specs:
         raise InvalidParameter("no representation given")
-    return {spec: load_representation(dataset, spec, extract=extract) for spec in specs}
+    parsed = [parse(spec) for spec in specs]  # every spec checked before anything slow
+    progress = _progress("features") if extract else None
+    try:
+        return {spec: resolve(dataset, p, extract=extract, progress=progress) for spec, p in zip(specs, parsed)}
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 def _finish(frame: pd.DataFrame, args, summary: str) -> int:
@@ -139,7 +158,8 @@ def _cold_start(args) -> int:
     from recsys.eval.experiments import cold_start_rmse
     from recsys.models.content import ContentPredictor
 
-    args.split = "cold_items"
+    if args.split not in PUBLISHED_CHOICES:  # a published split or --split-files is used as given
+        args.split = "cold_items"
     dataset, splits = _dataset_and_splits(args)
     features = _representations(dataset, args.features, args.extract)
     models = {
@@ -187,7 +207,19 @@ def _common(parser: argparse.ArgumentParser, split: bool = True) -> None:
     parser.add_argument("--extract", action="store_true", help="extract missing CNN features instead of failing")
     parser.add_argument("--out", default=None, help="write the table as CSV here")
     if split:
-        parser.add_argument("--split", default="holdout", choices=["holdout", "kfold", "per_user", "cold_items"])
+        parser.add_argument(
+            "--split",
+            default="holdout",
+            choices=["holdout", "kfold", "per_user", "cold_items", *PUBLISHED_CHOICES],
+            help="u1..u5, ua, ub (u1-u5: all five): ML-100K's published .base/.test files in the dataset folder",
+        )
+        parser.add_argument(
+            "--split-files",
+            nargs=2,
+            metavar=("TRAIN", "TEST"),
+            default=None,
+            help="your own train/test rating files (CSV user_id,item_id,rating or the dataset's columns)",
+        )
         parser.add_argument("--folds", type=int, default=None, help="folds for kfold / cold_items")
         parser.add_argument("--test-size", type=float, default=0.2)
         parser.add_argument("--item-share", type=float, default=0.2, help="held-out items (cold_items split)")
@@ -204,7 +236,8 @@ def add_parser(subparsers) -> None:
     rmse_k.add_argument(
         "--representations",
         default="ratings,genre",
-        help="comma list: ratings, genre, poster:<backbone>, trailer:<backbone>",
+        help="comma list: ratings, genres, baseline:pixels, baseline:histogram, poster:<backbone>[@<layer>][/pca<n>], "
+        "trailer:<backbone>@<fps>[/pca<n>]",
     )
     rmse_k.add_argument("--k", default="10:100:10", help="start:stop:step or comma list")
     rmse_k.add_argument("--similarity", default="cosine", choices=["cosine", "pearson"])

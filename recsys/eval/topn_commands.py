@@ -77,16 +77,11 @@ def _tqdm_progress(description: str):
 
 def load_features(dataset, kind: str, backbone: str, progress=None):
     """Item features for the visual similarity: cached/extracted poster features or genre one-hot."""
+    from recsys.features.representations import RepresentationSpec, resolve, resolve_extraction
+
     if kind == "genre":
-        from recsys.features.baselines import genre_features
-
-        return genre_features(dataset)  # the same genre vectors `evaluate --features genre` uses
-    from recsys.features.extract import extract_poster_features, load_cached_features
-
-    features = load_cached_features(dataset, backbone=backbone)
-    if features is not None:
-        return features
-    result = extract_poster_features(dataset, backbone=backbone, progress=progress)
+        return resolve(dataset, "genres")  # the same genre vectors `evaluate --features genres` uses
+    result = resolve_extraction(dataset, RepresentationSpec("poster", backbone), extract=True, progress=progress)
     if len(result.failures):
         print(
             f"note: {len(result.failures)} items have no usable poster and no visual features "

@@ -100,7 +100,7 @@ class RepresentationSpec:
 
     kind: ratings / genres / baseline / poster / trailer. name: the baseline (pixels, histogram) or
     the backbone. precision / preprocessing None: any stored entry, preferring this device's default.
-    note (not part of the identity): what `available` knows, e.g. "64 of 300 items".
+    note (not part of the identity): what `available` knows, e.g. "64 items" (a part of the catalogue).
     """
 
     kind: str
@@ -221,7 +221,7 @@ class RepresentationSpec:
 
     @property
     def display(self) -> str:
-        """The label with what `available` noted (e.g. "(64 of 300 items)")."""
+        """The label with what `available` noted (e.g. "(64 items)" for a part of the catalogue)."""
         return f"{self.label} ({self.note})" if self.note else self.label
 
     def replace(self, **changes) -> RepresentationSpec:
@@ -708,7 +708,7 @@ def available(
     if ratings:
         out.append(RepresentationSpec("ratings"))
     for spec, n_items in cnn:
-        out.append(spec.replace(note=f"{n_items} of {dataset.n_items} items" if n_items < dataset.n_items else ""))
+        out.append(spec.replace(note=f"{n_items} items" if n_items < dataset.n_items else ""))
     if baselines and "posters" in media and len(dataset.items_with_poster()):
         out.append(RepresentationSpec("baseline", "pixels"))
         out.append(RepresentationSpec("baseline", "histogram"))
