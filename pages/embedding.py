@@ -83,7 +83,7 @@ if trailer_sources:
     t1, t2, t3 = st.columns([3, 1, 3])
     trailer_label = t1.selectbox("Trailer features", list(trailer_sources), key="emb_trailer")
     window = t2.selectbox("Window (frames)", [10, 20], key="emb_window")
-    result = ui.load_entry(trailer_sources[trailer_label].split(":", 1)[1])
+    result = ui.load_extraction(token, trailer_sources[trailer_label], dataset)
     sequences = {i: s for i, s in (result.sequences or {}).get(int(window), {}).items() if len(s) >= 2}
     if not sequences:
         st.info("No trailer is long enough for windows of this size.")

@@ -4,8 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from recsys import ui
+from recsys.errors import RecsysError
 from recsys.features import backbones
-from recsys.features.extract import DEFAULT_BACKBONE, extract_poster_features, extract_trailer_features
+from recsys.features.config import DEFAULT_BACKBONE, PRECISIONS, RunOptions, make_config
+from recsys.features.engines import available_engines
+from recsys.features.extract import extract
+from recsys.features.representations import RepresentationSpec
 
 dataset = ui.current_dataset()
 ui.page_header(
@@ -66,9 +70,23 @@ with ui.controls():
             layer = st.selectbox("Layer", layers_of(backbone), key="ex_layer")
         except Exception as exc:  # noqa: BLE001 - unknown model names etc. are shown, not raised
             st.error(f"Cannot list layers of {backbone}: {exc}")
-    fps = None
+    fps = max_duration = None
     if media == "trailers":
-        fps = st.select_slider("Frames per second", [0.5, 1.0, 2.0, 3.0], value=1.0, key="ex_fps")
+        t1, t2 = st.columns(2)
+        fps = t1.select_slider("Frames per second", [0.5, 1.0, 2.0, 3.0], value=1.0, key="ex_fps")
+        seconds = t2.number_input(
+            "Only the first seconds (0 = whole trailer)", min_value=0, value=0, step=30, key="ex_max_duration"
+        )
+        max_duration = float(seconds) or None
+    r1, r2 = st.columns(2)
+    precision = r1.selectbox(
+        "Precision",
+        ["auto", *PRECISIONS],
+        key="ex_precision",
+        help="auto: amp (float16) on a CUDA GPU, fp32 elsewhere. Part of the cache key: the two are stored apart.",
+    )
+    engines = available_engines()
+    engine = r2.selectbox("Engine", engines, key="ex_engine") if len(engines) > 1 else engines[0]
     note = catalogue.set_index("name")["note"].get(backbone, "")
     if note:
         st.caption(f"{backbone}: {note}")
@@ -88,30 +106,22 @@ run = st.button("Extract", type="primary", icon=":material/play_arrow:", key="ex
 if run:
     progress = ui.StreamlitProgress(f"Extracting {media} with {backbone}…")
     try:
-        if media == "posters":
-            result = extract_poster_features(
-                dataset,
-                backbone,
-                weights=weights,
-                layer=layer,
-                pooling=pooling,
-                weights_file=weights_file,
-                progress=progress,
-            )
-        else:
-            result = extract_trailer_features(
-                dataset,
-                backbone,
-                weights=weights,
-                layer=layer,
-                pooling=pooling,
-                fps=fps,
-                weights_file=weights_file,
-                progress=progress,
-            )
-    except (backbones.WeightsUnavailableError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        config = make_config(
+            dataset,
+            media,
+            backbone,
+            weights=weights,
+            weights_file=weights_file,
+            layer=layer,
+            pooling=pooling,
+            fps=fps,
+            max_duration=max_duration,
+            precision=None if precision == "auto" else precision,
+        )
+        result = extract(dataset, config, RunOptions(engine=engine), progress)
+    except RecsysError as exc:
         progress.empty()
-        st.error(str(exc))
+        ui.show_error(exc, "Extraction stopped")
     else:
         ui.cached_feature_entries.clear()
         st.session_state["ex_last_result"] = result
@@ -129,6 +139,13 @@ if result is not None:
         "cache hit" if result.cache_hit else f"{result.images_per_s:.1f}",
     )
     st.caption(result.summary())
+    if result.config is not None:
+        spec = RepresentationSpec.from_config(result.config, precision=False)
+        st.caption(
+            f"Precision **{result.config.precision}**, preprocessing **{result.config.preprocessing}**. "
+            f"Other pages and the CLI name these features `{spec}` "
+            f"(e.g. `recsys evaluate rmse-k --dataset {dataset.name} --representations ratings,{spec}`)."
+        )
     if len(result.failures):
         st.warning(f"{len(result.failures)} items failed (listed below); they are left out of the features.")
         ui.show_table(result.failures, "extraction_failures", key="ex_failures", hide_index=True)

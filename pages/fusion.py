@@ -21,7 +21,7 @@ ui.page_header(
 token = ui.dataset_token(dataset)
 options = {k: v for k, v in ui.representation_options(dataset).items()}
 labels = list(options)
-cnn = [label for label in labels if options[label].startswith("entry:")]
+cnn = [label for label in labels if ui.is_cnn(options[label])]
 default_features = (
     cnn[0] if cnn else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
 )

@@ -21,7 +21,7 @@ if len(dataset.items_with_poster()) == 0:
     st.info("This dataset has no posters. Put a posters folder in the data directory (Home → Getting data).")
     st.stop()
 labels = list(options)
-cnn_labels = [label for label in labels if options[label].startswith("entry:")]
+cnn_labels = [label for label in labels if ui.is_cnn(options[label])]
 if not cnn_labels:
     st.info(
         "No CNN poster features are cached for this dataset yet: the left gallery uses a pixel baseline. "

@@ -21,7 +21,7 @@ token = ui.dataset_token(dataset)
 RATINGS_ONLY = "ratings only (user KNN)"
 options = ui.representation_options(dataset)
 labels = [RATINGS_ONLY] + list(options)
-cnn = [label for label in options if options[label].startswith("entry:")]
+cnn = [label for label in options if ui.is_cnn(options[label])]
 default = [RATINGS_ONLY, ui.GENRE_REPRESENTATION] + (
     cnn[:2] if cnn else [lab for lab in labels if "histogram" in lab][:1]
 )
@@ -67,7 +67,7 @@ def representations(names: tuple, reduce_dims, splits) -> dict:
             continue
         features = ui.load_representation(token, options[name], dataset)
         reps[name] = features
-        if reduce_dims and options[name].startswith("entry:") and features.dim > reduce_dims:
+        if reduce_dims and ui.is_cnn(options[name]) and features.dim > reduce_dims:
             reduced = make_reducer("pca", int(reduce_dims)).fit_transform(features, train_items)
             reps[f"{name} · PCA{reduce_dims}"] = reduced
     return reps

@@ -20,7 +20,7 @@ ui.page_header(
 token = ui.dataset_token(dataset)
 options = ui.representation_options(dataset, media=("posters", "trailers"), genres=True)
 labels = list(options)
-cnn = [label for label in labels if options[label].startswith("entry:")]
+cnn = [label for label in labels if ui.is_cnn(options[label])]
 default_features = (
     cnn[0] if cnn else ("poster · colour histogram" if "poster · colour histogram" in labels else labels[0])
 )
