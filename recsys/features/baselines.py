@@ -9,6 +9,7 @@ Raw pixels follow the poster-similarity blog post (resized, flattened image arra
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,14 +17,17 @@ from recsys.errors import InvalidInput, InvalidParameter
 from recsys.features.item_features import ItemFeatures
 from recsys.progress import Progress
 
+if TYPE_CHECKING:  # pragma: no cover
+    from recsys.data.dataset import Dataset
 
-def _poster_items(dataset, item_ids: Sequence[int] | None):
+
+def _poster_items(dataset: Dataset, item_ids: Sequence[int] | None):
     ids = dataset.items.index if item_ids is None else np.asarray(item_ids, dtype=np.int64)
     paths = dataset.posters.reindex(ids)
     return [(int(i), p if isinstance(p, str) else None) for i, p in zip(ids, paths.tolist())]
 
 
-def _per_poster(dataset, item_ids, compute, name: str, meta: dict, progress: Progress | None) -> ItemFeatures:
+def _per_poster(dataset: Dataset, item_ids, compute, name: str, meta: dict, progress: Progress | None) -> ItemFeatures:
     from recsys.data.errors import MediaError
     from recsys.data.posters import open_image
 
@@ -45,7 +49,7 @@ def _per_poster(dataset, item_ids, compute, name: str, meta: dict, progress: Pro
 
 
 def raw_pixel_features(
-    dataset, size: tuple[int, int] = (32, 48), item_ids=None, progress: Progress | None = None
+    dataset: Dataset, size: tuple[int, int] = (32, 48), item_ids=None, progress: Progress | None = None
 ) -> ItemFeatures:
     """Posters resized to `size` = (width, height), RGB, flattened and scaled to [-1, 1]."""
     from PIL import Image
@@ -67,7 +71,7 @@ def raw_pixel_features(
 
 
 def color_histogram_features(
-    dataset, bins: int = 8, space: str = "HSV", item_ids=None, progress: Progress | None = None
+    dataset: Dataset, bins: int = 8, space: str = "HSV", item_ids=None, progress: Progress | None = None
 ) -> ItemFeatures:
     """Joint colour histogram with `bins` per channel (bins**3 values summing to 1) in HSV or RGB."""
     if space not in ("HSV", "RGB"):
@@ -90,7 +94,7 @@ def color_histogram_features(
     )
 
 
-def genre_features(dataset, item_ids=None) -> ItemFeatures:
+def genre_features(dataset: Dataset, item_ids=None) -> ItemFeatures:
     """Multi-hot genre vectors (the content baseline every CNN feature has to beat)."""
     genres = dataset.genres if item_ids is None else dataset.genres.reindex(np.asarray(item_ids, dtype=np.int64))
     if genres.isna().any().any():
@@ -109,7 +113,7 @@ _BASELINE_FILES = {"pixels": "raw_pixels", "histogram": "colour_histogram"}
 _BASELINE_DEFAULTS = {"pixels": {"size": (32, 48)}, "histogram": {"bins": 8, "space": "HSV"}}
 
 
-def baseline_cache_path(dataset, name: str, params: dict):
+def baseline_cache_path(dataset: Dataset, name: str, params: dict):
     """Where a poster baseline of `dataset` is kept: per poster set (fingerprint) and parameters."""
     from recsys.config import cache_dir
     from recsys.features.store import media_fingerprint
@@ -125,7 +129,9 @@ def baseline_cache_path(dataset, name: str, params: dict):
     return cache_dir() / "baselines" / f"{dataset.name}-{stem}-{fingerprint[:20]}.npz"
 
 
-def cached_baseline(dataset, name: str, params: dict | None = None, progress: Progress | None = None) -> ItemFeatures:
+def cached_baseline(
+    dataset: Dataset, name: str, params: dict | None = None, progress: Progress | None = None
+) -> ItemFeatures:
     """A poster baseline ("pixels" or "histogram") computed once per poster set and kept on disk
     (reading 1,700 posters takes seconds). An unreadable file is recomputed (logged); a folder
     that cannot be written only means it is not kept."""

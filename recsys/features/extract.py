@@ -266,7 +266,9 @@ _CONFIG_ARGS = ("weights", "weights_file", "layer", "pooling", "fps", "every_nth
 _RUN_ARGS = ("device", "batch_size", "channels_last", "num_workers", "window_sizes", "window_stride", "store")
 
 
-def _legacy(dataset, media: str, backbone: str, options: dict, progress, *, deprecated: str) -> ExtractionResult:
+def _legacy(
+    dataset: Dataset, media: str, backbone: str, options: dict, progress, *, deprecated: str
+) -> ExtractionResult:
     warnings.warn(
         f"{deprecated} is deprecated: use extract(dataset, make_config(...), RunOptions(...))",
         DeprecationWarning,
@@ -288,17 +290,21 @@ def _legacy(dataset, media: str, backbone: str, options: dict, progress, *, depr
     return extract(dataset, config, run, progress)
 
 
-def extract_poster_features(dataset, backbone: str = DEFAULT_BACKBONE, progress=None, **options) -> ExtractionResult:
+def extract_poster_features(
+    dataset: Dataset, backbone: str = DEFAULT_BACKBONE, progress=None, **options
+) -> ExtractionResult:
     """Deprecated: ``extract(dataset, make_config(dataset, "posters", backbone, ...), RunOptions(...))``."""
     return _legacy(dataset, "posters", backbone, options, progress, deprecated="extract_poster_features")
 
 
-def extract_trailer_features(dataset, backbone: str = DEFAULT_BACKBONE, progress=None, **options) -> ExtractionResult:
+def extract_trailer_features(
+    dataset: Dataset, backbone: str = DEFAULT_BACKBONE, progress=None, **options
+) -> ExtractionResult:
     """Deprecated: ``extract(dataset, make_config(dataset, "trailers", backbone, fps=..., ...), RunOptions(...))``."""
     return _legacy(dataset, "trailers", backbone, options, progress, deprecated="extract_trailer_features")
 
 
-def load_cached_features(dataset, backbone: str = DEFAULT_BACKBONE, media: str = "posters", **options):
+def load_cached_features(dataset: Dataset, backbone: str = DEFAULT_BACKBONE, media: str = "posters", **options):
     """Deprecated: ``load_cached(dataset, make_config(...))``; features or None, never computes."""
     warnings.warn(
         "load_cached_features is deprecated: use load_cached(dataset, make_config(...))",
