@@ -276,3 +276,229 @@ def per_user_split(
         splits = make_splits(ratings, "per_user", seed=seed, test_size=test_size)
     fold = splits[0]
     return fold.train, fold.test
+
+
+# ---- published splits and split files ----------------------------------------------------------
+# Results compare with papers only on the papers' splits: ML-100K ships u1..u5 (five disjoint 80/20
+# folds, `mku.sh`) and ua/ub (exactly 10 ratings per user in test) as `<name>.base` / `<name>.test`.
+PUBLISHED_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+PUBLISHED_CV = "u1-u5"  # all five u folds: the usual 5-fold cross-validation of ML-100K papers
+
+_USER_COLUMNS = ("user_id", "userid", "user")
+_ITEM_COLUMNS = ("item_id", "itemid", "movie_id", "movieid", "item", "movie")
+_SEPARATORS = ("\t", "::", ",", ";", "|")
+
+
+def published_split_names(name: str) -> list[str]:
+    """`u1` -> ["u1"]; `u1-u5` -> the five u folds; anything else is refused."""
+    if name == PUBLISHED_CV:
+        return list(PUBLISHED_SPLITS[:5])
+    if name not in PUBLISHED_SPLITS:
+        choices = ", ".join((*PUBLISHED_SPLITS, PUBLISHED_CV))
+        raise InvalidParameter(f"unknown published split {name!r}; choose from {choices}")
+    return [name]
+
+
+def published_splits(dataset, name: str) -> Splits:
+    """ML-100K's published split(s) `name` (see PUBLISHED_SPLITS; ``"u1-u5"`` gives five folds)
+    from ``<name>.base`` / ``<name>.test`` in the dataset's folder, each file validated like u.data.
+
+    The GroupLens archive (``python -m recsys download ml-100k``) has these files; a folder without
+    them raises DatasetNotFound naming the missing file.
+    """
+    from recsys.errors import DatasetNotFound
+
+    names = published_split_names(name)
+    folder = getattr(dataset, "source_dir", None)
+    if folder is None or getattr(dataset, "synthetic", False):
+        raise InvalidParameter(
+            f"published splits ({name}) exist only for ML-100K loaded from its folder, not for '{dataset.name}'"
+        )
+    folder = Path(folder)
+    folds = []
+    for split in names:
+        paths = [folder / f"{split}.base", folder / f"{split}.test"]
+        for path in paths:
+            if not path.is_file():
+                raise DatasetNotFound(
+                    f"{dataset.name}: the published split {split} needs {path.name} in {folder}, which is missing",
+                    hint=f"GroupLens' ml-100k.zip has u1..u5/ua/ub .base/.test: `python -m recsys download {dataset.name}`",
+                )
+        train, test = (read_split_file(path, dataset) for path in paths)
+        _check_no_overlap(train, test, paths[0], paths[1])
+        folds.append((train, test))
+    return _file_splits("published", {"name": name}, folds)
+
+
+def split_from_files(train_path, test_path, dataset=None) -> Splits:
+    """A train/test pair of rating files given by the user, validated like the loaders.
+
+    Each file: CSV (or tab/``::``/``;``/``|`` separated) with a header naming the user, item and
+    rating columns (``user_id,item_id,rating``, MovieLens' ``userId,movieId,rating[,timestamp]``)
+    or no header and the columns in that order (u.data's layout). Refused with DataFormatError
+    naming the file and line: unparsable values, ratings off the dataset's scale, a pair given
+    twice, ids absent from `dataset`, a test pair that is also in the train file.
+    """
+    train_path, test_path = Path(train_path), Path(test_path)
+    train, test = read_split_file(train_path, dataset), read_split_file(test_path, dataset)
+    _check_no_overlap(train, test, train_path, test_path)
+    return _file_splits("files", {"train": str(train_path), "test": str(test_path)}, [(train, test)])
+
+
+def _file_splits(kind: str, params: dict, folds: list[tuple[pd.DataFrame, pd.DataFrame]]) -> Splits:
+    """Splits of given (train, test) frames; test positions index the rows of train + test."""
+    fingerprint = ratings_fingerprint(pd.concat([frame for pair in folds for frame in pair], ignore_index=True))
+    made = [
+        Fold(
+            fold=number,
+            train=train.reset_index(drop=True),
+            test=test.reset_index(drop=True),
+            test_positions=np.arange(len(train), len(train) + len(test), dtype=np.int64),
+        )
+        for number, (train, test) in enumerate(folds)
+    ]
+    logger.info("split from files: %s %s (%d folds)", kind, params, len(made))
+    return Splits(kind=kind, params=params, fingerprint=fingerprint, folds=made)
+
+
+def read_split_file(path, dataset=None) -> pd.DataFrame:
+    """One rating file as the loaders' frame (user_id, item_id, rating float32, timestamp)."""
+    import csv
+    import io
+    import re
+
+    from recsys.errors import DataFormatError, DatasetNotFound
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFound(f"split file {path} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataFormatError(path, None, "no ratings in the file (empty)")
+    first = lines[0]
+    sep = next((candidate for candidate in _SEPARATORS if candidate in first), None)
+    if sep is None:
+        raise DataFormatError(path, 1, "cannot tell the separator: expected commas, tabs, '::', ';' or '|'")
+    fields = [field.strip() for field in first.split(sep)]
+    header = any(_not_a_number(field) for field in fields)
+    if header:
+        lowered = [field.lower() for field in fields]
+        columns = {}
+        for role, names in (("user_id", _USER_COLUMNS), ("item_id", _ITEM_COLUMNS), ("rating", ("rating",))):
+            found = next((lowered.index(name) for name in names if name in lowered), None)
+            if found is None:
+                raise DataFormatError(
+                    path, 1, f"the header {first!r} names no {role} column (expected one of {', '.join(names)})"
+                )
+            columns[role] = found
+        if "timestamp" in lowered:
+            columns["timestamp"] = lowered.index("timestamp")
+    else:
+        if len(fields) < 3:
+            raise DataFormatError(path, 1, f"expected user, item, rating[, timestamp], got {len(fields)} fields")
+        columns = {"user_id": 0, "item_id": 1, "rating": 2}
+        if len(fields) >= 4:
+            columns["timestamp"] = 3
+    first_line = 2 if header else 1
+    try:
+        raw = pd.read_csv(
+            io.StringIO(text),
+            sep=re.escape(sep) if len(sep) > 1 else sep,
+            header=None,
+            skiprows=1 if header else 0,
+            dtype=str,
+            engine="python",
+            keep_default_na=False,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+        )
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(path, None, "no ratings in the file (only a header)") from None
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        raise DataFormatError(path, int(found.group(1)) if found else None, f"unreadable row ({exc})") from None
+    if raw.empty:
+        raise DataFormatError(path, None, "no ratings in the file (only a header)")
+
+    def integers(role: str) -> np.ndarray:
+        values = raw[columns[role]].str.strip()
+        ok = values.str.fullmatch(r"[+-]?\d+")
+        if not ok.all():
+            row = int(np.flatnonzero(~ok.to_numpy())[0])
+            raise DataFormatError(path, row + first_line, f"{role} {values.iloc[row]!r} is not an integer")
+        numbers = values.astype(np.int64).to_numpy()
+        if role != "timestamp" and (numbers <= 0).any():
+            row = int(np.flatnonzero(numbers <= 0)[0])
+            raise DataFormatError(path, row + first_line, f"{role} {numbers[row]} is not positive")
+        return numbers
+
+    users, items = integers("user_id"), integers("item_id")
+    ratings = pd.to_numeric(raw[columns["rating"]].str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+    low, high = getattr(dataset, "rating_scale", (-np.inf, np.inf))
+    bad = ~np.isfinite(ratings) | (ratings < low) | (ratings > high)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = raw[columns["rating"]].iloc[row]
+        raise DataFormatError(path, row + first_line, f"rating {value!r} is not a number in {low:g}..{high:g}")
+    frame = pd.DataFrame({"user_id": users, "item_id": items, "rating": ratings.astype(np.float32)})
+    duplicated = frame.duplicated(["user_id", "item_id"], keep="first").to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        user, item = int(users[row]), int(items[row])
+        earlier = int(np.flatnonzero((users == user) & (items == item))[0])
+        raise DataFormatError(
+            path,
+            row + first_line,
+            f"duplicate rating of item {item} by user {user} (first given on line {earlier + first_line})",
+        )
+    if dataset is not None:
+        known_items = dataset.items.index
+        known_users = dataset.users.index if dataset.users is not None else dataset.ratings["user_id"].unique()
+        for role, ids, known in (("item", items, known_items), ("user", users, known_users)):
+            unknown = ~np.isin(ids, np.asarray(known))
+            if unknown.any():
+                row = int(np.flatnonzero(unknown)[0])
+                raise DataFormatError(
+                    path, row + first_line, f"{role} {ids[row]} is not in {dataset.name}'s {role} list"
+                )
+    if "timestamp" in columns:
+        frame["timestamp"] = integers("timestamp")
+    elif dataset is not None and "timestamp" in dataset.ratings:
+        stamps = dataset.ratings.set_index(["user_id", "item_id"])["timestamp"]
+        index = pd.MultiIndex.from_arrays([frame["user_id"], frame["item_id"]])
+        frame["timestamp"] = stamps.reindex(index).fillna(0).astype(np.int64).to_numpy()
+    else:
+        frame["timestamp"] = np.zeros(len(frame), dtype=np.int64)
+    frame.attrs["first_line"] = first_line
+    return frame
+
+
+def _not_a_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return True
+    return False
+
+
+def _check_no_overlap(train: pd.DataFrame, test: pd.DataFrame, train_path, test_path) -> None:
+    """A test rating that is also a training rating would be predicted from itself."""
+    from recsys.errors import DataFormatError
+
+    train_keys = pd.MultiIndex.from_frame(train[["user_id", "item_id"]])
+    test_keys = pd.MultiIndex.from_frame(test[["user_id", "item_id"]])
+    shared = test_keys.isin(train_keys)
+    if shared.any():
+        row = int(np.flatnonzero(shared)[0])
+        user, item = int(test["user_id"].iloc[row]), int(test["item_id"].iloc[row])
+        train_row = int(train_keys.get_loc((user, item)))
+        raise DataFormatError(
+            test_path,
+            row + test.attrs.get("first_line", 1),
+            f"user {user} / item {item} is in the train file too ({Path(train_path).name} line "
+            f"{train_row + train.attrs.get('first_line', 1)}): {int(shared.sum())} test pairs overlap the train file",
+        )

@@ -55,6 +55,19 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--n", type=int, default=5, help="recommendations per user N (default 5, as Guo)")
     parser.add_argument("--seed", type=int, default=0, help="split seed")
     parser.add_argument(
+        "--split",
+        default=None,
+        choices=["u1", "u2", "u3", "u4", "u5", "ua", "ub"],
+        help="ML-100K's published .base/.test split instead of the per-user holdout",
+    )
+    parser.add_argument(
+        "--split-files",
+        nargs=2,
+        metavar=("TRAIN", "TEST"),
+        default=None,
+        help="your own train/test rating files instead of the per-user holdout",
+    )
+    parser.add_argument(
         "--metrics",
         default=",".join(TABLE_METRICS),
         help=f"metrics to print as α × K tables (any of {', '.join(rm.ALL_METRICS)})",
@@ -100,6 +113,15 @@ def run(args) -> int:
         raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(rm.ALL_METRICS)}")
     started = time.perf_counter()
     dataset = load_dataset(args.dataset, args.data_dir)
+    split = None
+    if args.split_files:
+        from recsys.eval.splits import split_from_files
+
+        split = split_from_files(*args.split_files, dataset=dataset)[0]
+    elif args.split:
+        from recsys.eval.splits import published_splits
+
+        split = published_splits(dataset, args.split)[0]
     bar = _tqdm_progress("poster features")
     try:
         features = load_features(dataset, args.features, args.backbone, progress=bar)
@@ -117,6 +139,7 @@ def run(args) -> int:
             args.seed,
             progress=bar,
             centre_features=args.centre_features,
+            split=split,
         )
     finally:
         bar.close()
@@ -126,7 +149,8 @@ def run(args) -> int:
         f"({meta['items_with_features']} of {meta['catalogue_items']} items) · N={meta['n']} · seed={meta['seed']}"
     )
     print(
-        f"per-user holdout {1 - meta['test_size']:.0%}/{meta['test_size']:.0%}: {meta['train_ratings']} train, "
+        f"{args.split or ('split files' if args.split_files else 'per-user holdout')} "
+        f"{1 - meta['test_size']:.0%}/{meta['test_size']:.0%}: {meta['train_ratings']} train, "
         f"{meta['test_ratings']} held-out ratings ({meta['liked_test_ratings']} liked, rating >= 4); "
         f"{meta['users_evaluated']} users evaluated; mean [95% CI] over users\n"
     )

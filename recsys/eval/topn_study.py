@@ -131,8 +131,12 @@ def run_topn_study(
     progress: Progress | None = None,
     n_boot: int = 500,
     centre_features: bool = False,
+    split=None,
 ) -> TopNStudyResult:
-    """Run the protocol in the module docstring and return every frame the page and CLI show."""
+    """Run the protocol in the module docstring and return every frame the page and CLI show.
+
+    `split`: a recsys.eval.splits Fold (or (train, test)) to use instead of the per-user holdout,
+    e.g. ML-100K's published u1 or the user's own files (``recsys topn --split u1``)."""
     started = time.perf_counter()
     progress = progress or _no_progress
     alphas, ks, n = _check_grid(alphas, ks, n)
@@ -142,9 +146,12 @@ def run_topn_study(
         raise InvalidInput(f"features '{features.name}' hold no items")
     total = 1 + len(alphas) * len(ks)
     progress(0, total, "splitting and fitting")
-    train, test = per_user_split(
-        dataset.ratings, test_size=test_size, seed=seed, dataset_name=getattr(dataset, "name", None)
-    )
+    if split is not None:
+        train, test = split
+    else:
+        train, test = per_user_split(
+            dataset.ratings, test_size=test_size, seed=seed, dataset_name=getattr(dataset, "name", None)
+        )
     model = HybridUserKNN(
         features=features, alpha=1.0, k=max(ks), n=n, score="weighted_sum", centre_features=centre_features
     ).fit(train)
@@ -201,7 +208,8 @@ def run_topn_study(
         "centre_features": centre_features,
         "n": n,
         "seed": seed,
-        "test_size": test_size,
+        "test_size": test_size if split is None else len(test) / (len(train) + len(test)),
+        "split": "per-user holdout" if split is None else "given",
         "train_ratings": len(train),
         "test_ratings": len(test),
         "liked_test_ratings": int((test["rating"] >= LIKED_THRESHOLD).sum()),
