@@ -46,7 +46,7 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 
 bench: install-dev
-	for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
+	for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script; done
 
 clean-venv:
 	rm -rf $(VENV)
