@@ -205,8 +205,11 @@ def _linear_coordinates(indptr, indices, data, columns, groups, w, mu, lam, alph
                 D[e, f] -= step * S[e, f]
 
 
-def _factor_coordinates(indptr, indices, data, groups, V, mu, lam, alpha, n, E, D, S, P, C, noise, sampling):
-    """v_jf for every feature j, factor by factor: h_r = x_ej (a_uf + g_ef), g_ef = C_ef − x_ej v_jf."""
+def _factor_coordinates(indptr, indices, data, groups, V, mu, lam, alpha, n, E, Dt, St, P, Ct, noise, sampling):
+    """v_jf for every feature j, factor by factor: h_r = x_ej (a_uf + g_ef), g_ef = C_ef − x_ej v_jf.
+
+    D, S, C come factor-major (k x n_entities, contiguous rows), P as n_entities x k x k.
+    """
     d, k = V.shape
     n_entities = len(n)
     total = np.zeros(n_entities)
@@ -214,6 +217,10 @@ def _factor_coordinates(indptr, indices, data, groups, V, mu, lam, alpha, n, E, 
     for f in range(k):
         total[:] = 0.0
         total_g[:] = 0.0
+        c, s, dd = Ct[f], St[f], Dt[f]
+        pff = np.empty(n_entities)
+        for e in range(n_entities):
+            pff[e] = P[e, f, f]
         for j in range(d):
             old = V[j, f]
             h2 = 0.0
@@ -221,9 +228,9 @@ def _factor_coordinates(indptr, indices, data, groups, V, mu, lam, alpha, n, E, 
             for p in range(indptr[j], indptr[j + 1]):
                 e = indices[p]
                 x = data[p]
-                g = C[e, f] - x * old
-                h2 += x * x * (P[e, f, f] + 2.0 * g * S[e, f] + n[e] * g * g)
-                he += x * (D[e, f] + g * E[e])
+                g = c[e] - x * old
+                h2 += x * x * (pff[e] + 2.0 * g * s[e] + n[e] * g * g)
+                he += x * (dd[e] + g * E[e])
             group = groups[j]
             precision = alpha * h2 + lam[group, f]
             new = (alpha * (he + old * h2) + lam[group, f] * mu[group, f]) / precision
@@ -231,22 +238,24 @@ def _factor_coordinates(indptr, indices, data, groups, V, mu, lam, alpha, n, E, 
                 new += noise[j, f] / np.sqrt(precision)
             delta = new - old
             V[j, f] = new
+            if delta == 0.0:
+                continue
             for p in range(indptr[j], indptr[j + 1]):
                 e = indices[p]
                 x = data[p]
-                g = C[e, f] - x * old
+                g = c[e] - x * old
                 step = delta * x
-                E[e] -= step * (S[e, f] + n[e] * g)
-                D[e, f] -= step * (P[e, f, f] + g * S[e, f])
+                E[e] -= step * (s[e] + n[e] * g)
+                dd[e] -= step * (pff[e] + g * s[e])
                 total[e] += step
                 total_g[e] += step * g
-                C[e, f] += step
+                c[e] += step
         # the other columns of D_e = Σ e_r a_u moved too: Δe_r = −Σ_j step_j (a_uf + g_ef)
-        for e in range(n_entities):
-            if total[e] != 0.0:
-                for f2 in range(k):
-                    if f2 != f:
-                        D[e, f2] -= total[e] * P[e, f, f2] + total_g[e] * S[e, f2]
+        for f2 in range(k):
+            if f2 != f:
+                row, s2 = Dt[f2], St[f2]
+                for e in range(n_entities):
+                    row[e] -= total[e] * P[e, f, f2] + total_g[e] * s2[e]
 
 
 def _rating_sums(indptr, other, position, e, other_sum, outer, S, P, E, D):
@@ -427,6 +436,8 @@ class _FMState:
         self.mu_v, self.lam_v = np.zeros((groups, k)), np.ones((groups, k))
         self.last_residual = None
         self.conditional_mean = {}
+        self._version, self._terms_cache = {"user": 0, "item": 0}, {}
+        self._residual_cache = (None, None)
 
     @staticmethod
     def other(side: str) -> str:
@@ -455,29 +466,41 @@ class _FMState:
         return linear, intra, v + feature_sum
 
     def terms(self) -> dict:
-        """Per side: (L + intra, factor sum) of every user / item."""
+        """Per side: (L + intra, factor sum) of every user / item (kept until that side changes)."""
         out = {}
         for side in ("user", "item"):
-            linear, intra, factor_sum = self.side_terms(side)
-            out[side] = ((linear + intra).contiguous(), factor_sum.contiguous())
+            version, cached = self._terms_cache.get(side, (None, None))
+            if version != self._version[side]:
+                linear, intra, factor_sum = self.side_terms(side)
+                cached = ((linear + intra).contiguous(), factor_sum.contiguous())
+                self._terms_cache[side] = (self._version[side], cached)
+            out[side] = cached
         return out
 
+    def _changed(self, side: str) -> None:
+        self._version[side] += 1
+
     def residual(self, terms: dict | None = None):
-        """e_r = y_r − ŷ_r for every training rating."""
+        """e_r = y_r − ŷ_r for every training rating (kept until a parameter changes)."""
         import torch
 
-        terms = terms or self.terms()
-        (bias_u, a), (bias_i, c) = terms["user"], terms["item"]
+        key = (self._version["user"], self._version["item"], self.w0, self.use_kernels)
+        if self._residual_cache[0] == key:
+            return self._residual_cache[1]
+        (bias_u, a), (bias_i, c) = self.terms()["user"], self.terms()["item"]
         if self.use_kernels:
             out = np.empty(self.n)
             _kernel("residual")(
                 self.y_np, self.users_np, self.items_np, float(self.w0),
                 _host_view(bias_u), _host_view(bias_i), _host_view(a), _host_view(c), out,
             )  # fmt: skip
-            return torch.from_numpy(out)
-        u, i = self.users, self.items
-        pairwise = (a.index_select(0, u) * c.index_select(0, i)).sum(1)
-        return self.y - (self.w0 + bias_u.index_select(0, u) + bias_i.index_select(0, i) + pairwise)
+            e = torch.from_numpy(out)
+        else:
+            u, i = self.users, self.items
+            pairwise = (a.index_select(0, u) * c.index_select(0, i)).sum(1)
+            e = self.y - (self.w0 + bias_u.index_select(0, u) + bias_i.index_select(0, i) + pairwise)
+        self._residual_cache = (key, e)
+        return e
 
     def aggregates(self, side: str, e, other_sum, outer: bool = True):
         """Per entity of `side`: S = Σ c_r, P = Σ c_r c_rᵀ (None without `outer`), E = Σ e_r,
@@ -569,6 +592,7 @@ class _FMState:
             ).squeeze(-1)
         self.v[side] = solution[:, :k].contiguous()
         self.w[side] = solution[:, k].contiguous()
+        self._changed(side)
 
     def side_step(self, side: str, sampling: bool, reg: float, factors: bool = True, terms=None, sums=None) -> None:
         """Side-feature weights and factors of one side, on per-entity sums (see the kernels above).
@@ -602,14 +626,17 @@ class _FMState:
                 ws, mu_w, lam_w, float(self.alpha), n, E, D, S, linear_noise, sampling,
             )  # fmt: skip
         self.ws[side] = ws
+        self._changed(side)
         if not factors:  # the linear step alone (lets the tests check it in isolation)
             return
         factor_noise = self._host_noise((design.dim, k)) if sampling else np.zeros((design.dim, k))
+        factor_major = lambda a: np.ascontiguousarray(a.T)  # noqa: E731
         _kernel("factors")(
-            design.indptr, design.indices, design.data, design.groups,
-            vs, mu_v, lam_v, float(self.alpha), n, E, D, S, P, C, factor_noise, sampling,
+            design.indptr, design.indices, design.data, design.groups, vs, mu_v, lam_v, float(self.alpha), n, E,
+            factor_major(D), factor_major(S), P, factor_major(C), factor_noise, sampling,
         )  # fmt: skip
         self.vs[side] = vs
+        self._changed(side)
 
     def _collapsed_linear(self, side, ws, mu_w, lam_w, n, E, D, S, sampling, noise) -> None:
         design = self.design[side]
@@ -642,8 +669,7 @@ class _FMState:
     def draw_hyper(self, residual) -> None:
         """α, then every group's (λ, μ) for its weights and each factor column (draw_group_hyper)."""
         rng = self.hyper_rng
-        squared_error = float((residual**2).sum())
-        self.alpha = float(rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + squared_error)))
+        self.draw_noise_precision(residual)
         for side in ("user", "item"):
             group = self.id_group[side]
             values = np.column_stack([self._to_host(self.w[side]), self._to_host(self.v[side])])
@@ -655,6 +681,11 @@ class _FMState:
                 members = values[design.groups == group]
                 mu = np.append(self.mu_w[group], self.mu_v[group])
                 self._set_hyper(group, *draw_group_hyper(rng, members, mu))
+
+    def draw_noise_precision(self, residual) -> None:
+        """α ~ Gamma((α0 + N)/2, rate (β0 + Σ e²)/2)."""
+        squared_error = float((residual**2).sum())
+        self.alpha = float(self.hyper_rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + squared_error)))
 
     def _set_hyper(self, group: int, lam: np.ndarray, mu: np.ndarray) -> None:
         self.lam_w[group], self.lam_v[group] = lam[0], lam[1:]
