@@ -26,10 +26,12 @@ COMMANDS = {
     "info": "recsys.data.commands",
     "download": "recsys.data.commands",
     "demo": "recsys.data.commands",
+    "generate": "recsys.data.generate",
     "extract": "recsys.features.commands",
     "evaluate": "recsys.eval.commands",
     "audience-eval": "recsys.faces.commands",
     "topn": "recsys.eval.topn_commands",
+    "rank": "recsys.eval.rank_commands",
 }
 
 VERBOSE_HELP = "log decisions to stderr (-v: info, -vv: debug; default: warnings only)"
