@@ -602,8 +602,16 @@ def read_csv_links(path: str | Path, items: pd.Index) -> pd.DataFrame:
     )
 
 
-def load_movielens_csv(folder: str | Path, name: str) -> Dataset:
-    """A CSV-family dataset (ratings.csv, movies.csv, optional links.csv); no user demographics."""
+def load_movielens_csv(folder: str | Path, name: str, *, cache: bool = True) -> Dataset:
+    """A CSV-family dataset (ratings.csv, movies.csv, optional links.csv); no user demographics.
+
+    ratings.csv goes through :func:`recsys.data.columnar.read_ratings_csv` (pyarrow, cached as
+    Arrow IPC keyed by the file's fingerprint; `cache=False` parses every time). A folder written
+    by :mod:`recsys.data.generate` (a ``GENERATED`` marker) loads as ``synthetic``.
+    """
+    from recsys.data.columnar import check_known_items, read_ratings_csv
+    from recsys.data.generate import read_marker
+
     folder = Path(folder)
     ratings_path = _require(folder / "ratings.csv", name)
     items, genres = read_csv_movies(_require(folder / "movies.csv", name))
@@ -613,9 +621,19 @@ def load_movielens_csv(folder: str | Path, name: str) -> Dataset:
         links = read_csv_links(folder / "links.csv", items.index)
         items.loc[links.index, "imdb_id"] = links["imdb_id"]
         items.loc[links.index, "tmdb_id"] = links["tmdb_id"]
-    ratings = _validate_ratings(
-        _read_ratings(ratings_path, CSV_RATINGS), ratings_path, CSV_RATINGS, (0.5, 5.0), 0.5, items.index, None
+    ratings = read_ratings_csv(ratings_path, (0.5, 5.0), 0.5, cache=cache)
+    check_known_items(ratings, items.index, ratings_path)
+    marker = read_marker(folder)
+    dataset = Dataset(
+        name=name,
+        ratings=ratings,
+        items=items,
+        genres=genres,
+        users=None,
+        rating_scale=(0.5, 5.0),
+        source_dir=folder,
+        synthetic=marker is not None,
     )
-    return Dataset(
-        name=name, ratings=ratings, items=items, genres=genres, users=None, rating_scale=(0.5, 5.0), source_dir=folder
-    )
+    if marker is not None:
+        dataset.notes["generated"] = marker
+    return dataset

@@ -37,6 +37,7 @@ from recsys.cache import atomic_save
 from recsys.config import cache_dir
 from recsys.config import data_dir as resolve_data_dir
 from recsys.data.dataset import Dataset
+from recsys.data.generate import GENERATED_MARKER
 from recsys.data.movielens import load_ml1m, load_ml100k, load_movielens_csv
 from recsys.data.posters import match_ml100k_to_ml1m, poster_paths
 from recsys.data.trailers import trailer_paths
@@ -251,7 +252,7 @@ def attach_posters(dataset: Dataset, data_dir: str | os.PathLike | None = None) 
     posters = poster_paths(dataset.items.index, root / "posters" / dataset.name)
     sources = {"posters/" + dataset.name: int(posters.notna().sum())}
     ml1m_folder = root / ML1M_POSTER_FOLDER
-    if info is not None and info.ml1m_numbering:
+    if info is not None and info.ml1m_numbering and not dataset.synthetic:  # generated ids are not films
         extra = poster_paths(dataset.items.index, ml1m_folder)
         sources[ML1M_POSTER_FOLDER] = int((posters.isna() & extra.notna()).sum())
         posters = posters.fillna(extra)
@@ -289,11 +290,13 @@ def available_datasets(data_dir: str | os.PathLike | None = None) -> pd.DataFram
     rows = []
     for info in DATASETS.values():
         folder = find_dataset_folder(info.name, root) if not info.synthetic else None
+        # a folder written by `recsys generate` (GENERATED marker) holds synthetic data
+        generated = folder is not None and (folder / GENERATED_MARKER).is_file()
         rows.append(
             {
                 "name": info.name,
                 "present": True if info.synthetic else folder is not None,
-                "synthetic": info.synthetic,
+                "synthetic": info.synthetic or generated,
                 "description": info.description,
                 "size": info.size,
                 "url": info.url,
