@@ -102,6 +102,15 @@ PAGES: tuple[PageSpec, ...] = (
         "precision/recall/diversity.",
     ),
     PageSpec(
+        "Ranking",
+        "ranking",
+        ":material/leaderboard:",
+        "ranking.py",
+        "He & McAuley (VBPR, AAAI 2016)",
+        "Full-ranking Recall/NDCG@K of MostPop, ItemKNN, BPR-MF and VBPR with 95 % intervals, and the control "
+        "(real / shuffled / random / no features) that says whether the images did the work.",
+    ),
+    PageSpec(
         "Audience",
         "audience",
         ":material/groups:",
