@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from recsys.cache import atomic_write
+from recsys.config import MAX_IMAGE_PIXELS_ENV
 from recsys.data.dataset import Dataset
 from recsys.errors import DownloadError, MediaError
 from recsys.progress import Progress
@@ -63,8 +64,28 @@ def poster_paths(item_ids, folder: str | Path | None) -> pd.Series:
     return media_paths(item_ids, folder, IMAGE_EXTENSIONS).rename("poster")
 
 
-def open_image(path: str | Path | None):
-    """The image at `path` as an RGB PIL image; MediaError if missing, corrupt or truncated."""
+#: a JPEG with more pixels than this is decoded at a reduced scale (``Image.draft``)
+DRAFT_ABOVE_PIXELS = 16_000_000
+#: ... but at least this many pixels a side (far above any backbone's input size)
+DRAFT_SIDE = 2048
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+_ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
+_size_warning_quiet = False
+
+
+def open_image(path: str | Path | None, max_pixels: int | None = None):
+    """The image at `path` as an 8-bit RGB PIL image; MediaError naming the file otherwise.
+
+    - The decoder looks at the bytes, not the name (a PNG named .jpg works).
+    - It decodes fully, so a truncated file fails here instead of going grey in a model.
+    - High bit depths and other modes are scaled, not clipped (:func:`to_rgb`): a 16-bit
+      greyscale PNG keeps its tones instead of turning white.
+    - Size: a JPEG above :data:`DRAFT_ABOVE_PIXELS` is decoded at a reduced scale (libjpeg's DCT
+      scaling through ``Image.draft``: 1/2, 1/4 or 1/8, keeping at least :data:`DRAFT_SIDE` px a
+      side), a fraction of the memory and time of a full decode; any other image above
+      `max_pixels` (default :func:`recsys.config.max_image_pixels`: 50 MP, or
+      ``$RECSYS_MAX_IMAGE_PIXELS``) is refused with its size before a pixel is decoded.
+    """
     from PIL import Image, UnidentifiedImageError
 
     if path is None or (isinstance(path, float) and pd.isna(path)):
@@ -72,17 +93,86 @@ def open_image(path: str | Path | None):
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: image file not found")
+    if max_pixels is None:
+        from recsys.config import max_image_pixels
+
+        max_pixels = max_image_pixels()
+    _quiet_pillow_size_warning()
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if image.format == "JPEG" and width * height > DRAFT_ABOVE_PIXELS:
+                image.draft(image.mode if image.mode in ("L", "RGB") else "RGB", (DRAFT_SIDE, DRAFT_SIDE))
+                log.debug("%s: %dx%d JPEG decoded at %dx%d", path, width, height, *image.size)
+            if image.size[0] * image.size[1] > max_pixels:
+                raise MediaError(
+                    f"{path}: image of {width}x{height} px ({width * height / 1e6:.0f} MP) is above the "
+                    f"{max_pixels / 1e6:g} MP limit for posters; scale it down or raise "
+                    f"${MAX_IMAGE_PIXELS_ENV}"
+                )
             image.load()  # decode now: truncated files fail here, not later in a model
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                background = Image.new("RGB", rgba.size, (255, 255, 255))
-                background.paste(rgba, mask=rgba.getchannel("A"))
-                return background
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            return to_rgb(image, path)
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{path}: refused, too many pixels to decode safely ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaError(f"{path}: corrupt, truncated or unsupported image ({exc})") from None
+
+
+def _quiet_pillow_size_warning() -> None:
+    """Pillow warns above 89 MP; open_image enforces its own, lower limit (or decodes JPEGs at a
+    reduced scale), so the warning would only be noise."""
+    global _size_warning_quiet
+    if not _size_warning_quiet:
+        import warnings
+
+        from PIL import Image
+
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+        _size_warning_quiet = True
+
+
+def to_rgb(image, path: str | Path = "image"):
+    """8-bit RGB of a decoded PIL image in any mode, scaling instead of clipping.
+
+    - 16-bit greyscale (``I;16*``, and ``I`` with values above 255, e.g. 16-bit PNG or TIFF):
+      0..65535 is mapped onto 0..255 (``v / 257``, rounded), so mid-grey stays mid-grey;
+    - float (``F``): 0..1 or 0..255 by its range; other ranges have no standard meaning and are
+      refused, like 32-bit integers beyond 0..65535;
+    - transparency (RGBA, LA, PA, P with a transparent colour) is composited on white;
+    - CIELAB goes through a colour-managed conversion (Pillow's plain convert only copies bands);
+    - greyscale, bilevel, palette, CMYK, YCbCr, HSV: Pillow's conversions.
+    """
+    import numpy as np
+    from PIL import Image
+
+    mode = image.mode
+    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
+        values = np.asarray(image)
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if mode == "F" and 0.0 <= low and high <= 1.0:
+            scaled = values * 255.0
+        elif 0.0 <= low and high <= 255.0 and mode in ("I", "F"):
+            scaled = values.astype(np.float64)
+        elif 0.0 <= low and high <= 65535.0:
+            scaled = values / 257.0
+        else:
+            raise MediaError(f"{path}: {mode} image with values {low:g}..{high:g} has no standard display range")
+        grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode in _ALPHA or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if mode == "LAB":
+        from PIL import ImageCms
+
+        return ImageCms.profileToProfile(
+            image, ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), outputMode="RGB"
+        )
+    return image.convert("RGB")
 
 
 # ---- title matcher ML-100K -> ML-1M -----------------------------------------------------------

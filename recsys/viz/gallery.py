@@ -6,7 +6,7 @@ import base64
 import io
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 PLACEHOLDER_COLOUR = (200, 200, 200)
 
@@ -18,13 +18,15 @@ def load_thumbnail(path: str | Path | None, height: int = 96) -> Image.Image | N
     """
     if not path:
         return None
+    from recsys.data.posters import open_image  # one opener: 16-bit greyscale scaled, huge posters capped
+    from recsys.errors import MediaError
+
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            width = max(1, round(image.width * height / max(image.height, 1)))
-            return image.resize((width, height), Image.Resampling.BILINEAR)
-    except (OSError, UnidentifiedImageError, ValueError):
+        image = open_image(path)
+    except MediaError:
         return None
+    width = max(1, round(image.width * height / max(image.height, 1)))
+    return image.resize((width, height), Image.Resampling.BILINEAR)
 
 
 def placeholder(height: int = 96, aspect: float = 0.675) -> Image.Image:
