@@ -293,3 +293,11 @@ def test_deprecated_signatures_still_work_and_warn(poster_dir, tmp_path):
     with pytest.warns(DeprecationWarning):
         cached = load_cached_features(dataset, store=store, device="cpu")
     np.testing.assert_array_equal(cached.matrix, result.features.matrix)
+
+
+def test_uncalibrated_run_uses_the_default_batch_and_does_not_change_the_key(poster_dir, lite0, tmp_path):
+    dataset = make_dataset("uncalibrated", {1: poster_dir[1], 2: poster_dir[2]})
+    config = make_config(dataset, device="cpu")
+    result = extract(dataset, config, run_with(lite0, FeatureStore(tmp_path), calibrate=False, num_workers=0))
+    assert result.settings == "cpu batch=16 contiguous" and result.key == config.key()
+    assert result.info["manifest"]["runs"][-1]["settings"] == "cpu batch=16 contiguous"
