@@ -26,6 +26,7 @@ COMMANDS = {
     "info": "recsys.data.commands",
     "download": "recsys.data.commands",
     "demo": "recsys.data.commands",
+    "posters": "recsys.data.commands",
     "generate": "recsys.data.generate",
     "extract": "recsys.features.commands",
     "evaluate": "recsys.eval.commands",

@@ -1,8 +1,9 @@
-"""CLI subcommands of the data layer: ``info``, ``download`` and ``demo``.
+"""CLI subcommands of the data layer: ``info``, ``download``, ``demo`` and ``posters``.
 
     python -m recsys info --dataset ml-100k --data-dir ../shared/data --json
     python -m recsys download ml-1m --data-dir ~/movielens
     python -m recsys demo --seed 0
+    TMDB_API_KEY=... python -m recsys posters --dataset ml-latest-small --source tmdb
 
 ``--data-dir`` falls back to $RECSYS_DATA_DIR (recsys.config.data_dir).
 """
@@ -12,9 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from recsys.config import data_dir as resolve_data_dir
 from recsys.data.dataset import Dataset
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def tqdm_progress(description: str, unit: str = "B", leave: bool = True):
@@ -107,6 +112,61 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def tmdb_items(name: str, root) -> pd.DataFrame:
+    """Items of a CSV-family dataset with their ``tmdb_id`` (movies.csv + links.csv only: the
+    ratings are not needed to fetch posters). InvalidParameter for datasets without TMDB ids."""
+    from recsys.data.movielens import read_csv_links, read_csv_movies
+    from recsys.data.registry import dataset_info, find_dataset_folder
+    from recsys.errors import DatasetNotFound, InvalidParameter
+
+    info = dataset_info(name)
+    folder = None if info.synthetic else find_dataset_folder(name, root)
+    if folder is None and not info.synthetic:
+        raise DatasetNotFound(f"dataset {name!r} not found in {root}", hint=f"recsys download {name}")
+    if folder is None or not (folder / "links.csv").is_file():
+        raise InvalidParameter(
+            f"{name} has no TMDB ids (links.csv): TMDB posters are for ml-latest-small, ml-20m and ml-25m"
+        )
+    items, _ = read_csv_movies(folder / "movies.csv")
+    links = read_csv_links(folder / "links.csv", items.index)
+    return items.join(links[["tmdb_id"]])
+
+
+def _posters(args: argparse.Namespace) -> int:
+    from recsys.data.posters import TMDB_STATUSES, download_tmdb_posters
+    from recsys.errors import DownloadError
+
+    root = resolve_data_dir(args.data_dir)
+    items = tmdb_items(args.dataset, root)
+    if args.limit is not None:
+        items = items.iloc[: args.limit]
+    folder = root / "posters" / args.dataset
+    progress = tqdm_progress(f"TMDB posters {args.dataset}", unit="poster")
+    try:
+        report = download_tmdb_posters(
+            items,
+            folder,
+            api_url=args.api_url,
+            image_url=args.image_url,
+            progress=progress,
+            timeout=args.timeout,
+            overwrite=args.overwrite,
+        )
+    finally:
+        progress.close()
+    counts = report["status"].value_counts()
+    failed = report[report["status"] == "error"]
+    for row in failed.head(5).itertuples():
+        print(f"warning: item {row.item_id}: {row.detail}", file=sys.stderr)
+    if len(failed) > 5:
+        print(f"warning: ... and {len(failed) - 5} more failures", file=sys.stderr)
+    print(" ".join(f"{status}={int(counts.get(status, 0))}" for status in TMDB_STATUSES) + f" folder={folder}")
+    stopped = failed["detail"].str.startswith("not tried: ")
+    if stopped.any():
+        raise DownloadError(failed.loc[stopped, "detail"].iloc[0].removeprefix("not tried: "))
+    return 0
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -134,3 +194,33 @@ def add_parser(subparsers) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--rebuild", action="store_true", help="regenerate even if cached")
     demo.set_defaults(func=_demo)
+
+    from recsys.data.posters import TMDB_API_URL, TMDB_IMAGE_URL
+
+    posters = subparsers.add_parser(
+        "posters",
+        help="fetch posters from TMDB into <data dir>/posters/<dataset>/ (needs $TMDB_API_KEY or $TMDB_BEARER)",
+        description="Fetch one poster per movie from TMDB for a dataset with links.csv (ml-latest-small, ml-20m, "
+        "ml-25m). Credentials come from $TMDB_API_KEY (v3 key) or $TMDB_BEARER (v4 token) and are never "
+        "printed. Existing posters are kept, so an interrupted run continues. Items that fail are listed "
+        "with their reason; the exit status is 1 only when TMDB refused the credentials or was unreachable.",
+    )
+    posters.add_argument("--dataset", required=True, help="ml-latest-small, ml-20m or ml-25m")
+    posters.add_argument("--source", choices=["tmdb"], default="tmdb", help="where posters come from")
+    posters.add_argument("--limit", type=_positive_int, default=None, help="only the first N movies")
+    posters.add_argument("--overwrite", action="store_true", help="fetch again posters already present")
+    posters.add_argument("--timeout", type=float, default=20.0, help="seconds per HTTP request")
+    posters.add_argument("--api-url", default=TMDB_API_URL, help=argparse.SUPPRESS)  # a mirror, or a test server
+    posters.add_argument("--image-url", default=TMDB_IMAGE_URL, help=argparse.SUPPRESS)
+    _add_data_dir(posters)
+    posters.set_defaults(func=_posters)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value

@@ -12,6 +12,7 @@ Sources (see :func:`recsys.data.registry.attach_posters` for the lookup order):
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -27,13 +28,14 @@ import pandas as pd
 from recsys.cache import atomic_write
 from recsys.config import MAX_IMAGE_PIXELS_ENV
 from recsys.data.dataset import Dataset
-from recsys.errors import DownloadError, MediaError
+from recsys.errors import DownloadError, MediaError, StorageError
 from recsys.progress import Progress
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 TMDB_API_KEY_ENV = "TMDB_API_KEY"
+TMDB_BEARER_ENV = "TMDB_BEARER"
 TMDB_API_URL = "https://api.themoviedb.org/3"
 TMDB_IMAGE_URL = "https://image.tmdb.org/t/p/w185"
 
@@ -330,8 +332,95 @@ def poster_coverage(dataset: Dataset) -> dict:
 
 
 # ---- TMDB downloader ------------------------------------------------------------------------------
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+TMDB_STATUSES = ("saved", "exists", "no_tmdb_id", "no_poster", "error")
+MAX_JSON_BYTES = 1 << 20  # a movie's details are a few KB
+MAX_IMAGE_BYTES = 40 << 20  # an "original" poster is a few MB
+_POSTER_PATH = re.compile(r"/?[A-Za-z0-9_-][A-Za-z0-9._-]*")  # "/kyeqWdyUXW608qlYkRqosgbbJyK.jpg"
+_STOP_AFTER_UNREACHABLE = 3  # consecutive connection failures before the rest of a batch is skipped
+
+
+def _redact(text: str, *secrets: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+def _without_query_keys(url: str, keys: tuple[str, ...]) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k not in keys]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+class SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib's handler, but credentials never leave the original origin.
+
+    urllib copies every header of a request onto the redirected one, Authorization included. When
+    a redirect goes to another scheme, host or port, this handler drops the Authorization header
+    and any ``api_key`` query parameter from the new request (requests' ``rebuild_auth`` does the
+    same; the product does not depend on requests).
+    """
+
+    CREDENTIAL_QUERY_KEYS = ("api_key",)
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            had = new.has_header("Authorization") or "api_key=" in new.full_url
+            new.remove_header("Authorization")
+            new.full_url = _without_query_keys(new.full_url, self.CREDENTIAL_QUERY_KEYS)
+            if had:
+                log.info("redirect to %s: credentials not forwarded to another host", _origin(newurl)[1])
+        return new
+
+
+def tmdb_credentials(api_key: str | None = None) -> tuple[dict[str, str], dict[str, str], str]:
+    """(headers, query parameters, secret) for TMDB: a v4 read-access token (``$TMDB_BEARER``, or
+    any key that is a JWT, "eyJ...") goes in a Bearer header, a v3 key (``$TMDB_API_KEY``) in
+    ``api_key=``. DownloadError (naming both variables) without either."""
+    key = (api_key or "").strip()
+    bearer = os.environ.get(TMDB_BEARER_ENV, "").strip() if not key else ""
+    key = key or bearer or os.environ.get(TMDB_API_KEY_ENV, "").strip()
+    if not key:
+        raise DownloadError(
+            f"TMDB posters need credentials: set ${TMDB_API_KEY_ENV} (a v3 API key) or ${TMDB_BEARER_ENV} "
+            "(a v4 read-access token); create them at https://www.themoviedb.org/settings/api"
+        )
+    if bearer or key.startswith("eyJ"):
+        return {"Authorization": f"Bearer {key}"}, {}, key
+    return {}, {"api_key": key}, key
+
+
+def _fetch(opener, url: str, headers: dict, timeout: float, limit: int) -> bytes:
+    """The body of a GET, refusing one larger than `limit` or shorter than its Content-Length."""
+    request = urllib.request.Request(url, headers=headers)
+    for attempt in range(3):
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                data = response.read(limit + 1)
+                expected = response.headers.get("Content-Length")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 429 and attempt < 2:  # rate limited: wait as asked (at most 10 s), then again
+                import time
+
+                wait = exc.headers.get("Retry-After", "1") if exc.headers else "1"
+                time.sleep(min(10.0, float(wait) if wait.replace(".", "", 1).isdigit() else 1.0))
+                continue
+            raise
+        except http.client.IncompleteRead as exc:
+            raise ValueError(f"response cut off after {len(exc.partial)} bytes") from None
+        break
+    if len(data) > limit:
+        raise ValueError(f"response larger than {limit >> 20} MB")
+    if expected and expected.isdigit() and int(expected) != len(data):
+        raise ValueError(f"response cut off: {len(data)} of {expected} bytes")
+    return data
 
 
 def download_tmdb_posters(
@@ -346,29 +435,28 @@ def download_tmdb_posters(
 ) -> pd.DataFrame:
     """Fetch posters for items with a ``tmdb_id`` (from links.csv) into ``folder/{item_id}.jpg``.
 
-    The API key comes from `api_key` or $TMDB_API_KEY and never appears in messages or logs. A v4
-    read-access token (a JWT, "eyJ...") is sent as a Bearer header, a v3 key as ``api_key=``.
-    Existing posters are kept (resumable); each file is checked to decode and written atomically.
-    Returns one row per item with ``status`` (saved / exists / no_tmdb_id / no_poster / error)
-    and ``detail``.
+    Credentials: `api_key`, else ``$TMDB_BEARER`` or ``$TMDB_API_KEY`` (:func:`tmdb_credentials`);
+    they never appear in messages or logs and never follow a redirect to another host
+    (:class:`SameOriginCredentials`); the image host gets no credentials at all.
+
+    Failures are per item: a 404, a body cut short, an answer that is not JSON, a ``poster_path``
+    that is not a file name, an image that does not decode: that item gets ``status`` "error" with
+    the reason in ``detail`` and the batch goes on. Only when TMDB refuses the credentials
+    (HTTP 401) or cannot be reached three times in a row are the remaining items skipped, each
+    with that reason. Existing posters are kept (resumable); each file is checked to decode and
+    written atomically. Returns one row per item: ``item_id``, ``status`` (one of
+    :data:`TMDB_STATUSES`) and ``detail``.
     """
-    key = api_key or os.environ.get(TMDB_API_KEY_ENV, "")
-    if not key:
-        raise DownloadError(
-            f"TMDB posters need an API key: set ${TMDB_API_KEY_ENV} "
-            "(create one at https://www.themoviedb.org/settings/api)"
-        )
+    headers, query, secret = tmdb_credentials(api_key)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    headers = {"Accept": "application/json", "User-Agent": "recsys-dashboard"}
-    query = {}
-    if key.startswith("eyJ"):
-        headers["Authorization"] = f"Bearer {key}"
-    else:
-        query["api_key"] = key
+    opener = urllib.request.build_opener(SameOriginCredentials)
+    api_headers = {"Accept": "application/json", "User-Agent": "recsys-dashboard", **headers}
+    image_headers = {"User-Agent": "recsys-dashboard"}
     tmdb_ids = items["tmdb_id"] if "tmdb_id" in items.columns else pd.Series(pd.NA, index=items.index)
     rows = []
     total = len(items)
+    stop_reason, unreachable = "", 0
     for done, (item_id, tmdb_id) in enumerate(tmdb_ids.items(), start=1):
         target = folder / f"{item_id}.jpg"
         status, detail = "saved", ""
@@ -377,24 +465,50 @@ def download_tmdb_posters(
                 status = "exists"
             elif pd.isna(tmdb_id):
                 status = "no_tmdb_id"
+            elif stop_reason:
+                status, detail = "error", f"not tried: {stop_reason}"
             else:
                 url = f"{api_url.rstrip('/')}/movie/{int(tmdb_id)}"
                 if query:
                     url += "?" + urllib.parse.urlencode(query)
-                request = urllib.request.Request(url, headers=headers)
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    meta = json.load(response)
+                raw = _fetch(opener, url, api_headers, timeout, MAX_JSON_BYTES)
+                unreachable = 0
+                try:
+                    meta = json.loads(raw)
+                except ValueError as exc:
+                    raise ValueError(f"TMDB's answer is not JSON ({exc})") from None
+                if not isinstance(meta, dict):
+                    raise ValueError(f"TMDB answered with a JSON {type(meta).__name__}, not an object")
                 poster = meta.get("poster_path")
-                if not poster:
+                if poster is None or poster == "":
                     status = "no_poster"
+                elif not isinstance(poster, str) or not _POSTER_PATH.fullmatch(poster):
+                    raise ValueError(f"unexpected poster_path {repr(poster)[:60]}")
                 else:
-                    with urllib.request.urlopen(
-                        f"{image_url.rstrip('/')}/{poster.lstrip('/')}", timeout=timeout
-                    ) as response:
-                        data = response.read()
+                    data = _fetch(
+                        opener, f"{image_url.rstrip('/')}/{poster.lstrip('/')}", image_headers, timeout, MAX_IMAGE_BYTES
+                    )
                     _write_checked_image(data, target)
-        except (urllib.error.URLError, OSError, ValueError, MediaError) as exc:
-            status, detail = "error", _redact(str(exc), key)
+        except urllib.error.HTTPError as exc:
+            status, detail = "error", f"HTTP {exc.code} {exc.reason}"
+            if exc.code == 401:
+                stop_reason = "TMDB refused the credentials (HTTP 401); check the API key or token"
+            unreachable = 0
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            status, detail = "error", f"cannot reach TMDB ({reason})"
+            unreachable += 1
+            if unreachable >= _STOP_AFTER_UNREACHABLE:
+                stop_reason = f"TMDB unreachable {unreachable} times in a row ({reason})"
+        except StorageError:
+            raise  # the posters folder cannot be written (full disk, read-only): not this item's fault
+        except http.client.HTTPException as exc:  # a malformed status line or headers
+            status, detail = "error", f"bad HTTP response ({type(exc).__name__})"
+        except (OSError, ValueError, MediaError) as exc:  # a cut-off body, bad JSON, a file that is no image
+            status, detail = "error", str(exc)
+        detail = _redact(detail, secret, urllib.parse.quote(secret))
+        if status == "error":
+            log.info("TMDB poster of item %s: %s", item_id, detail)
         rows.append({"item_id": item_id, "status": status, "detail": detail})
         if progress:
             progress(done, total, f"TMDB poster {item_id}: {status}")
