@@ -10,7 +10,10 @@
    to ``ml-100k.zip``;
 3. it is extracted into a temporary folder inside the data directory, and the dataset folder is
    renamed into place, so a half-extracted dataset is never visible. An existing incomplete
-   folder is moved aside to ``<folder>.replaced-<time>``, not deleted.
+   folder is moved aside to ``<folder>.replaced-<time>``, not deleted. Archives are checked
+   first: entries leaving the folder, symbolic links and device files are refused, and the total
+   unpacked size is capped (:func:`unpack_limit`: 10x the archive, at least 64 MiB,
+   ``$RECSYS_MAX_UNPACKED_MB`` to change it), so a zip bomb cannot fill the disk.
 
 A dataset already present is used as is. Offline, the error says what to download and where to
 put it.
@@ -18,18 +21,21 @@ put it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath
 
 from recsys import errors
 from recsys.cache import file_lock
@@ -40,6 +46,7 @@ from recsys.progress import Progress
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 16
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class DownloadError(errors.DownloadError):
@@ -119,6 +126,10 @@ def download_file(
         except urllib.error.URLError as exc:
             raise DownloadError(_offline_message(url, exc.reason, destination)) from None
         except (http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:  # our disk, not the network
+                if exc.filename is None:
+                    exc.filename = str(part)
+                raise errors.StorageError(errors.describe_os_error(exc)) from exc
             complete, problem = False, exc
         else:
             problem = "connection closed early"
@@ -191,22 +202,129 @@ def fetch_published_md5(url: str, timeout: float = 15.0) -> str | None:
 
 
 # ---- extraction ---------------------------------------------------------------------------------
-def extract_archive(archive: str | os.PathLike, data_dir: str | os.PathLike, folder: str) -> Path:
-    """Extract the zip's top-level `folder` into `data_dir` atomically; returns data_dir/folder."""
+#: an archive may unpack to at most max(MIN_UNPACK_LIMIT, UNPACK_RATIO x its own size), unless
+#: $RECSYS_MAX_UNPACKED_MB says otherwise. MovieLens archives unpack to 3-5x their size (ML-25M:
+#: 262 MB -> 1.2 GB); a zip bomb unpacks to hundreds or thousands of times its size.
+UNPACK_RATIO = 10
+MIN_UNPACK_LIMIT = 64 << 20
+_LINK_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def unpack_limit(archive_size: int) -> int:
+    """Bytes an archive of `archive_size` bytes may unpack to (see :data:`UNPACK_RATIO`)."""
+    from recsys.config import max_unpacked_bytes
+
+    return max_unpacked_bytes(max(MIN_UNPACK_LIMIT, UNPACK_RATIO * int(archive_size)))
+
+
+def _checked_members(bundle: zipfile.ZipFile, archive: Path, limit: int) -> list[zipfile.ZipInfo]:
+    """The archive's entries, refusing unsafe names, links, device files and a total size above `limit`.
+
+    Zip has no hard links; a Unix zip stores a symbolic link as an entry whose mode says S_IFLNK
+    (its "content" is the link target), which ``extractall`` would write as a plain file, and
+    which other tools would follow out of the folder.
+    """
+    members, total = [], 0
+    for info in bundle.infolist():
+        name = info.filename
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if (
+            not name
+            or "\x00" in name
+            or name.startswith(("/", "\\"))
+            or ".." in parts
+            or ":" in (parts[0] if parts else "")
+        ):
+            raise DownloadError(f"{archive}: unsafe path {name!r} in archive (outside the extraction folder); refused")
+        kind = _LINK_KINDS.get(stat.S_IFMT(info.external_attr >> 16))
+        if kind:  # Unix mode bits in the upper half of external_attr
+            raise DownloadError(
+                f"{archive}: entry {name!r} is {kind}; archives with links or special files are refused"
+            )
+        total += info.file_size
+        if total > limit:
+            raise DownloadError(
+                f"{archive}: unpacks to more than {limit / 2**20:,.0f} MiB (declared {_declared_mib(bundle)} MiB "
+                f"from {archive.stat().st_size / 2**20:,.1f} MiB: a zip bomb or the wrong file); refused "
+                f"(raise ${_unpack_env()} if this archive is genuine)"
+            )
+        members.append(info)
+    return members
+
+
+def _declared_mib(bundle: zipfile.ZipFile) -> str:
+    return f"{sum(i.file_size for i in bundle.infolist()) / 2**20:,.0f}"
+
+
+def _unpack_env() -> str:
+    from recsys.config import MAX_UNPACKED_ENV
+
+    return MAX_UNPACKED_ENV
+
+
+def _unpack(bundle: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path, archive: Path, limit: int):
+    """Write `members` under `staging`, counting the bytes actually produced (never above `limit`)."""
+    written = 0
+    for info in members:
+        destination = staging.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
+        try:
+            if info.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with bundle.open(info) as source, open(destination, "xb") as target:
+                while chunk := source.read(CHUNK_SIZE * 16):
+                    written += len(chunk)
+                    if written > limit:
+                        raise DownloadError(f"{archive}: unpacks to more than {limit / 2**20:,.0f} MiB; refused")
+                    target.write(chunk)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            raise DownloadError(
+                f"{archive}: entry {info.filename!r} clashes with an earlier entry ({exc.strerror}); "
+                "the archive is malformed"
+            ) from None
+
+
+def extract_archive(
+    archive: str | os.PathLike, data_dir: str | os.PathLike, folder: str, max_bytes: int | None = None
+) -> Path:
+    """Extract the zip's top-level `folder` into `data_dir` atomically; returns data_dir/folder.
+
+    Refused with a DownloadError naming the archive and the entry, before anything is visible in
+    `data_dir`: paths leaving the folder (zip slip), symbolic links and device files, a total
+    size above `max_bytes` (default :func:`unpack_limit`), entries that clash (a file where a
+    folder should be), corrupt data. Not enough free space is a StorageError saying how much is
+    needed.
+    """
     archive, root = Path(archive), Path(data_dir)
     root.mkdir(parents=True, exist_ok=True)
     target = root / folder
+    limit = max_bytes if max_bytes is not None else unpack_limit(archive.stat().st_size)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".extracting", dir=root))
     try:
         try:
             with zipfile.ZipFile(archive) as bundle:
-                for member in bundle.namelist():
-                    resolved = (staging / member).resolve()
-                    if not resolved.is_relative_to(staging.resolve()):
-                        raise DownloadError(f"{archive}: unsafe path {member!r} in archive")
-                bundle.extractall(staging)
-        except zipfile.BadZipFile as exc:
+                members = _checked_members(bundle, archive, limit)
+                needed = sum(info.file_size for info in members)
+                free = shutil.disk_usage(root).free
+                if needed > free:
+                    raise errors.StorageError(
+                        f"cannot extract {archive.name} into {root}: it needs {needed / 2**20:,.0f} MiB, "
+                        f"{free / 2**20:,.0f} MiB are free"
+                    )
+                _unpack(bundle, members, staging, archive, limit)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
             raise DownloadError(f"{archive} is not a valid zip archive ({exc}); delete it and retry") from None
+        except OSError as exc:
+            if isinstance(exc, errors.StorageError):
+                raise
+            raise errors.StorageError(errors.describe_os_error(exc, "extract into")) from exc
         extracted = staging / folder
         if not extracted.is_dir():
             entries = [p for p in staging.iterdir() if not p.name.startswith("__MACOSX")]
