@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 
 from recsys.errors import InvalidInput, InvalidParameter, NotFittedError
 from recsys.eval import ranking as rk
@@ -17,10 +18,10 @@ from recsys.models.bpr import BPR, VBPR
 from recsys.models.item_knn import ItemKNN
 from recsys.models.popularity import MostPop
 
-FAST = dict(n_epochs=8, batch_size=512, learning_rate=0.01, device="cpu")
+FAST = dict(n_epochs=6, batch_size=256, learning_rate=0.01, device="cpu")
 
 
-def planted_dataset(n_users=300, n_items=200, per_user=30, seed=0):
+def planted_dataset(n_users=200, n_items=120, per_user=25, seed=0):
     """Implicit feedback with a planted visual signal in *which* items users pick.
 
     affinity(u, i) = popularity_i + collaborative x_u . y_i + visual taste w_u . v_i; each user
@@ -178,7 +179,81 @@ def test_bad_parameters_and_inputs_are_refused():
         MostPop(positive_threshold=6).fit(tiny())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU path runs where there is one")
+def test_cuda_training_learns_like_the_cpu(warm, style):
+    cuda = VBPR(features=style, k=16, k2=8, **dict(FAST, device="cuda")).fit(warm.train)
+    cpu = VBPR(features=style, k=16, k2=8, **FAST).fit(warm.train)
+    assert cuda.device_.startswith("cuda")
+    assert abs(recall(warm, cuda) - recall(warm, cpu)) < 0.05  # same model, other kernels: close, not equal
+
+
 def test_progress_reports_every_epoch():
     calls = []
     BPR(k=2, n_epochs=3, device="cpu").fit(tiny(), progress=lambda done, total, message="": calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+# ---- the control ------------------------------------------------------------------------------------
+def test_control_fits_four_variants_on_the_same_users_and_says_what_the_features_add(planted, warm):
+    ratings, features = planted
+    base = VBPR(features=features, k=8, k2=8, **dict(FAST, n_epochs=4))
+    result = study.run_control(
+        ratings, features, ks=[10, 20], base=base, cold_start=False, task=warm, what="the posters"
+    )
+    assert set(result.summary["model"]) == set(study.CONTROL_LABELS.values())
+    none = [m for m in result.meta["models"] if m["model"] == study.CONTROL_LABELS["none"]][0]
+    assert none["params"]["k"] == 16  # BPR at equal capacity: k + k2 factors, same optimiser
+    assert none["params"]["n_epochs"] == 4 and none["params"]["learning_rate"] == 0.01
+    row = result.paired[
+        (result.paired["model_b"] == study.CONTROL_LABELS["none"]) & (result.paired["metric"] == "recall")
+    ]
+    row = row[row["k"] == 20].iloc[0]
+    assert result.sentence.startswith(f"The posters add {row['mean_diff']:+.3f} ± ")
+    assert "Recall@20 over the same model without them" in result.sentence
+    assert row["n_users"] == warm.n_users
+    tidy = result.frame()
+    assert set(tidy["variant"]) == set(study.CONTROL_VARIANTS) and set(tidy["setting"]) == {"warm"}
+
+
+def test_control_sentence_says_when_a_difference_is_not_distinguishable_from_zero():
+    labels = study.CONTROL_LABELS
+    summary = pd.DataFrame(
+        [[labels[v], "recall", 20, m, m - 0.01, m + 0.01, 100] for v, m in zip(labels, (0.30, 0.29, 0.28, 0.25))],
+        columns=rk.SUMMARY_COLUMNS,
+    )
+
+    def paired(none_ci, shuffled_ci):
+        rows = []
+        for variant, (low, high) in (("none", none_ci), ("shuffled", shuffled_ci), ("random", (0.01, 0.03))):
+            rows.append(
+                {
+                    "model_a": labels["real"],
+                    "model_b": labels[variant],
+                    "metric": "recall",
+                    "k": 20,
+                    "n_users": 100,
+                    "mean_diff": (low + high) / 2,
+                    "diff_ci_low": low,
+                    "diff_ci_high": high,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    clear = study.control_sentence(summary, paired((0.03, 0.07), (0.01, 0.03)), what="the posters")
+    assert clear.startswith("The posters add +0.050 ± 0.020 Recall@20 over the same model without them (")
+    assert "not distinguishable" not in clear and "real minus shuffled: +0.020 ± 0.010" in clear
+    vague = study.control_sentence(summary, paired((-0.01, 0.03), (-0.02, 0.02)), what="the posters")
+    assert "+0.010 ± 0.020 Recall@20 over the same model without them; not distinguishable from zero" in vague
+    assert "real minus shuffled: +0.000 ± 0.020 (not distinguishable from zero)" in vague
+
+
+def test_control_features_keep_shape_and_statistics_but_not_the_items():
+    rng = np.random.default_rng(0)
+    features = ItemFeatures(np.arange(50), rng.normal(3.0, 2.0, (50, 4)), "x")
+    shuffled = study.shuffled_features(features, seed=1)
+    assert sorted(map(tuple, shuffled.matrix)) == sorted(map(tuple, features.matrix))
+    assert not np.array_equal(shuffled.matrix, features.matrix)
+    noise = study.random_features(features, seed=1)
+    assert noise.matrix.shape == features.matrix.shape
+    assert np.allclose(noise.matrix.mean(axis=0), features.matrix.mean(axis=0), atol=1.0)
+    assert abs(np.corrcoef(noise.matrix[:, 0], features.matrix[:, 0])[0, 1]) < 0.5
