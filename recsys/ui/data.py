@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 def data_dir_setting() -> str:
-    """The data directory the sidebar shows (session value, else $RECSYS_DATA_DIR / default)."""
-    value = st.session_state.get(KEY_DATA_DIR)
-    return str(value) if value else str(config.data_dir())
+    """The data directory the sidebar shows (session value, else $RECSYS_DATA_DIR / default); a
+    value outside the allowed roots (config.data_roots, $RECSYS_DATA_ROOTS) gives the default."""
+    return config.allowed_data_dir(st.session_state.get(KEY_DATA_DIR))
 
 
 @st.cache_data(ttl=30, show_spinner=False)

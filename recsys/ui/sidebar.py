@@ -45,11 +45,14 @@ def render_sidebar() -> None:
         if KEY_DATA_DIR not in st.session_state:
             st.session_state[KEY_DATA_DIR] = str(config.data_dir())
         with st.expander("Data directory", expanded=False):
-            st.text_input(
+            typed = st.text_input(
                 "Folder with MovieLens data",
                 key=KEY_DATA_DIR,
                 help="Defaults to $RECSYS_DATA_DIR. Datasets found here appear in the selector below.",
             )
+            refused = config.data_dir_problem(typed)  # a classroom server: only the folders it allows
+            if refused:
+                st.error(f"Not used: {refused}. Showing {config.data_dir()}.", icon=":material/block:")
         data_dir = data_dir_setting()
         names = cached_available_datasets(data_dir)
         if st.session_state.get(KEY_DATASET) not in names:
