@@ -42,6 +42,8 @@ CONTROL_LABELS = {
     "random": "VBPR · random features",
     "none": "BPR · same capacity",
 }
+#: ranks kept per user and model in `lists` (the page shows the first 10 as poster cards)
+LIST_LENGTH = 20
 #: Defaults tuned on ML-100K (Cornac's ratio protocol) and checked on the per-user holdout; see
 #: bench/ranking_vs_cornac.py. Shared by the page, the CLI and the bench.
 DEFAULTS = {
@@ -147,7 +149,7 @@ def _fit_and_rank(task, name, model, ks, progress, step, total) -> tuple[rk.Mode
 class RankingStudyResult:
     """summary: model, metric, k, mean, ci_low, ci_high, n_users (AUC at k = 0).
     per_user: model, user_id, k and every per-user metric. paired: model pairs (Holm-adjusted).
-    lists: top-N frames (model, user_id, rank, item_id, score, relevant) for the largest K.
+    lists: top-N frames (model, user_id, rank, item_id, score, relevant), first LIST_LENGTH ranks.
     breakdown: Recall@K on head and tail items. meta: task, timings, devices, parameters."""
 
     summary: pd.DataFrame
@@ -162,7 +164,9 @@ def _collect(task, rankings, infos, ks, method, seed, started, extra=None) -> Ra
     summary = rk.summarise(task, rankings, method=method, seed=seed)
     paired = rk.paired_comparisons(rankings) if len(rankings) > 1 else pd.DataFrame()
     per_user = pd.concat([r.per_user.assign(model=r.name) for r in rankings], ignore_index=True)
-    lists = pd.concat([rk.lists_frame(task, r).assign(model=r.name) for r in rankings], ignore_index=True)
+    lists = pd.concat(
+        [rk.lists_frame(task, r, n=LIST_LENGTH).assign(model=r.name) for r in rankings], ignore_index=True
+    )
     breakdown = rk.head_tail_breakdown(task, rankings, ks=ks, method=method)
     meta = {
         "protocol": task.protocol,
