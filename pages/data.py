@@ -93,3 +93,38 @@ else:
                 ui.cached_available_datasets.clear()
                 ui.dataset_listing.clear()
                 st.success(f"{row.name} is ready in `{folder}`; pick it in the sidebar.")
+
+if "tmdb_id" in dataset.items.columns and not ui.presentation():
+    # TMDB posters for datasets with links.csv (the same downloader as `recsys posters --source tmdb`)
+    missing_ids = dataset.items.index[dataset.items["tmdb_id"].notna() & dataset.posters.isna()]
+    with st.expander(f"Posters from TMDB ({len(missing_ids):,} movies with a TMDB id have no poster yet)"):
+        secret = st.text_input(
+            "TMDB API key or read-access token",
+            type="password",
+            key="data_tmdb_key",
+            help="Default: "
+            "$TMDB_API_KEY or $TMDB_BEARER of the server. Never shown or logged; not sent to other hosts.",
+        )
+        if st.button("Fetch missing posters", key="data_tmdb_fetch", disabled=not len(missing_ids)):
+            from pathlib import Path
+
+            from recsys.data.posters import download_tmdb_posters
+
+            progress = ui.StreamlitProgress("Fetching posters from TMDB…")
+            try:
+                report = download_tmdb_posters(
+                    dataset.items.loc[missing_ids],
+                    Path(ui.data_dir_setting()) / "posters" / dataset.name,
+                    api_key=secret or None,
+                    progress=progress,
+                )
+            except (RecsysError, OSError) as exc:
+                progress.empty()
+                ui.show_error(exc, "TMDB posters could not be fetched")
+            else:
+                ui.load_dataset_cached.clear()
+                counts = report["status"].value_counts()
+                st.success(", ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in counts.items()))
+                failed = report[report["status"] == "error"]
+                if len(failed):
+                    ui.show_table(failed, "tmdb_failures", key="data_tmdb_failures", hide_index=True)

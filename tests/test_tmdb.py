@@ -248,3 +248,35 @@ def test_cli_posters_without_credentials(tmp_path, monkeypatch, capsys):
     assert main(["posters", "--dataset", "ml-latest-small", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "TMDB_API_KEY" in err and "TMDB_BEARER" in err and "Traceback" not in err
+
+
+def test_data_page_fetches_tmdb_posters_with_progress(tmp_path, servers, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from recsys import ui
+    from recsys.config import PROJECT_ROOT
+
+    tmdb, _ = servers
+    _csv_dataset(tmp_path, [862, 404, None])
+    monkeypatch.setenv("RECSYS_TMDB_API_URL", f"{tmdb}/3")
+    monkeypatch.setenv("RECSYS_TMDB_IMAGE_URL", f"{tmdb}/img")
+    monkeypatch.delenv("TMDB_API_KEY", raising=False)
+    monkeypatch.delenv("TMDB_BEARER", raising=False)
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    app.session_state[ui.KEY_DATA_DIR] = str(tmp_path)
+    app.session_state[ui.KEY_DATASET] = "ml-latest-small"
+    app.run()
+    app.switch_page("pages/data.py").run()
+    assert not app.exception, app.exception
+    assert any("Posters from TMDB (2 movies" in e.label for e in app.expander)
+    app.button(key="data_tmdb_fetch").click().run()  # no credentials anywhere: one message
+    assert not app.exception
+    assert any("TMDB_API_KEY" in e.value and "TMDB_BEARER" in e.value for e in app.error)
+    app.text_input(key="data_tmdb_key").set_value(KEY).run()
+    app.button(key="data_tmdb_fetch").click().run()
+    assert not app.exception, app.exception
+    assert [s.value for s in app.success] == ["1 saved, 1 error"]
+    assert (tmp_path / "posters" / "ml-latest-small" / "1.jpg").is_file()
+    failures = app.dataframe[-1].value
+    assert failures["item_id"].tolist() == [2] and "HTTP 404" in failures["detail"].iloc[0]
+    assert KEY not in str([e.value for e in [*app.error, *app.success, *app.markdown]])

@@ -195,8 +195,6 @@ def add_parser(subparsers) -> None:
     demo.add_argument("--rebuild", action="store_true", help="regenerate even if cached")
     demo.set_defaults(func=_demo)
 
-    from recsys.data.posters import TMDB_API_URL, TMDB_IMAGE_URL
-
     posters = subparsers.add_parser(
         "posters",
         help="fetch posters from TMDB into <data dir>/posters/<dataset>/ (needs $TMDB_API_KEY or $TMDB_BEARER)",
@@ -210,8 +208,9 @@ def add_parser(subparsers) -> None:
     posters.add_argument("--limit", type=_positive_int, default=None, help="only the first N movies")
     posters.add_argument("--overwrite", action="store_true", help="fetch again posters already present")
     posters.add_argument("--timeout", type=float, default=20.0, help="seconds per HTTP request")
-    posters.add_argument("--api-url", default=TMDB_API_URL, help=argparse.SUPPRESS)  # a mirror, or a test server
-    posters.add_argument("--image-url", default=TMDB_IMAGE_URL, help=argparse.SUPPRESS)
+    # a mirror or a test server (default: $RECSYS_TMDB_API_URL / $RECSYS_TMDB_IMAGE_URL, else TMDB)
+    posters.add_argument("--api-url", default=None, help=argparse.SUPPRESS)
+    posters.add_argument("--image-url", default=None, help=argparse.SUPPRESS)
     _add_data_dir(posters)
     posters.set_defaults(func=_posters)
 

@@ -38,6 +38,8 @@ TMDB_API_KEY_ENV = "TMDB_API_KEY"
 TMDB_BEARER_ENV = "TMDB_BEARER"
 TMDB_API_URL = "https://api.themoviedb.org/3"
 TMDB_IMAGE_URL = "https://image.tmdb.org/t/p/w185"
+TMDB_API_URL_ENV = "RECSYS_TMDB_API_URL"
+TMDB_IMAGE_URL_ENV = "RECSYS_TMDB_IMAGE_URL"
 
 
 # ---- local folders and decoding ---------------------------------------------------------------
@@ -427,8 +429,8 @@ def download_tmdb_posters(
     items: pd.DataFrame,
     folder: str | Path,
     api_key: str | None = None,
-    api_url: str = TMDB_API_URL,
-    image_url: str = TMDB_IMAGE_URL,
+    api_url: str | None = None,
+    image_url: str | None = None,
     progress: Progress | None = None,
     timeout: float = 20.0,
     overwrite: bool = False,
@@ -436,7 +438,8 @@ def download_tmdb_posters(
     """Fetch posters for items with a ``tmdb_id`` (from links.csv) into ``folder/{item_id}.jpg``.
 
     Credentials: `api_key`, else ``$TMDB_BEARER`` or ``$TMDB_API_KEY`` (:func:`tmdb_credentials`);
-    they never appear in messages or logs and never follow a redirect to another host
+    `api_url` / `image_url` default to $RECSYS_TMDB_API_URL / $RECSYS_TMDB_IMAGE_URL (a mirror),
+    else TMDB's. They never appear in messages or logs and never follow a redirect to another host
     (:class:`SameOriginCredentials`); the image host gets no credentials at all.
 
     Failures are per item: a 404, a body cut short, an answer that is not JSON, a ``poster_path``
@@ -448,6 +451,8 @@ def download_tmdb_posters(
     :data:`TMDB_STATUSES`) and ``detail``.
     """
     headers, query, secret = tmdb_credentials(api_key)
+    api_url = api_url or os.environ.get(TMDB_API_URL_ENV) or TMDB_API_URL
+    image_url = image_url or os.environ.get(TMDB_IMAGE_URL_ENV) or TMDB_IMAGE_URL
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     opener = urllib.request.build_opener(SameOriginCredentials)
