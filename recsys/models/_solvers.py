@@ -102,12 +102,12 @@ def _row_sums(pattern, values, dense):
     return matrix @ dense
 
 
-def _ridge_rows(pattern, targets, other, ridge, *, alpha=1.0, generator=None, prior_mean=None):
+def _ridge_rows(pattern, targets, other, ridge, *, alpha=1.0, generator=None, prior_mean=None, with_mean=False):
     """Solve (or sample) one ridge regression per row: the ALS / Gibbs block update.
 
     For row r with ratings on columns c: A_r = α Σ_c x_c x_cᵀ + diag(ridge_r),
     b_r = α Σ_c y_rc x_c + ridge_r ⊙ prior_mean. Returns A_r⁻¹ b_r, or with a generator one draw
-    from N(A_r⁻¹ b_r, A_r⁻¹).
+    from N(A_r⁻¹ b_r, A_r⁻¹) (with `with_mean`: the pair (draw, A_r⁻¹ b_r)).
     """
     import torch
 
@@ -125,7 +125,8 @@ def _ridge_rows(pattern, targets, other, ridge, *, alpha=1.0, generator=None, pr
         return mean
     noise = torch.randn(mean.shape, generator=generator, dtype=torch.float64).to(mean.device, mean.dtype)
     # x = mean + L^-T z has covariance (L Lᵀ)^-1 = A^-1.
-    return mean + torch.linalg.solve_triangular(chol.mT, noise.unsqueeze(-1), upper=True).squeeze(-1)
+    draw = mean + torch.linalg.solve_triangular(chol.mT, noise.unsqueeze(-1), upper=True).squeeze(-1)
+    return (draw, mean) if with_mean else draw
 
 
 def _start_fit(model: RatingPredictor, train: pd.DataFrame):

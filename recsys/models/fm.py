@@ -157,10 +157,14 @@ class FactorizationMachine(RatingPredictor):
     Unseen users/items: their one-hot column never occurred in training. ``unseen="zero"`` is the
     textbook FM: that column's weight and factors are 0, which under-predicts new items by ~0.3
     stars on ML-100K, because ratings fall on popular (better-liked) items more often.
-    ``unseen="average"`` gives the column the rating-weighted mean id weight and factors ("an average
-    rated item"); ``unseen="user_average"`` (default) the mean over the items this user rated in
-    training (for an unseen user: over the users who rated this item), which also carries the
-    user's own taste in items, as the user-mean baseline does. Either way every other present
+    ``unseen="prior"`` gives the column its group's prior mean (the posterior of a parameter no
+    rating touched): right for the typical, rarely rated item, e.g. the few unseen test items of a
+    random 80/20 split (RMSE 0.8927 vs 0.8930), wrong where new items' ratings are weighted by
+    popularity (ML-100K cold-item split: 1.085 vs 1.022). ``unseen="average"`` gives the
+    rating-weighted mean id weight and factors ("an average rated item"); ``unseen="user_average"``
+    (default) the mean over the items this user rated in training (for an unseen user: over the
+    users who rated this item), which also carries the user's own taste in items, as the
+    user-mean baseline does. Either way every other present
     feature is used: an item unseen in training but present in ``side_features`` is scored from
     its features (cold start) and is not a fallback; ``predict(..., return_fallback=True)`` flags
     only pairs whose unseen user or item has no side features at all.
@@ -179,7 +183,7 @@ class FactorizationMachine(RatingPredictor):
         burn_in: int = 10,
         reg: float = 1.0,
         solver: str = "mcmc",
-        unseen: str = "prior",
+        unseen: str = "user_average",
         max_side_dims: int | None = 64,
         init_std: float = 0.1,
         seed: int = 0,

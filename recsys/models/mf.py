@@ -25,12 +25,12 @@ from recsys.models._solvers import (  # noqa: F401 - SOLVERS re-exported for cal
     SOLVERS,
     _csr,
     _float_dtype,
+    _FMState,
     _resolve_device,
     _ridge_rows,
     _row_sums,
     _start_fit,
     _torch_threads,
-    draw_group_hyper,
 )
 from recsys.models.base import RatingPredictor, check_choice, check_count, check_is_fitted, check_positive
 from recsys.progress import Progress
@@ -44,12 +44,12 @@ class BiasedMF(RatingPredictor):
       ``"als"``  (default) minimises Σ (r − r̂)² + reg · Σ_ratings (|p_u|² + |q_i|² + b_u² + b_i²), i.e.
                  the regularisation of Funk's SGD, weighted by how often a parameter is used (ALS-WR,
                  Zhou et al. 2008). Each of ``n_epochs`` sweeps solves all users, then all items, exactly.
-      ``"mcmc"`` Bayesian biased MF by blocked Gibbs sampling (BPMF-style, one (k+1)-dim Gaussian per
-                 user/item) with libFM's hierarchical priors: per side, each factor column and the
-                 biases have a prior mean and precision drawn from Normal-Gamma hyper-priors, the
-                 noise precision from a Gamma; ``reg`` only seeds the first sweep. ``predict``
-                 averages the predictions of the samples drawn after ``burn_in`` sweeps (kept in
-                 ``samples_``); the ``*_factors_``/``*_bias_`` attributes hold the posterior means.
+      ``"mcmc"`` Bayesian biased MF by Gibbs sampling: the factorization machine's sampler on the ids
+                 (``_FMState``: one (k+1)-dim Gaussian draw per user/item, libFM's hierarchical
+                 priors with per-side prior means and precisions, the noise precision drawn, the
+                 item block Rao-Blackwellised); ``reg`` is not used. ``predict`` averages the
+                 predictions of the samples drawn after ``burn_in`` sweeps (kept in ``samples_``);
+                 the ``*_factors_``/``*_bias_`` attributes hold the posterior means.
       ``"adam"`` full-batch Adam with learning rate ``lr`` on the same objective as ``"als"``.
 
     Unseen users or items (not in ``train``): their bias and factors are unknown, so the prediction is
@@ -144,9 +144,11 @@ class BiasedMF(RatingPredictor):
     def _fit_blocks(
         self, values, users, items, user_t, item_t, factors_u, factors_i, bias_u, bias_i, generator, progress
     ):
-        """ALS sweeps, or Gibbs sweeps with hyper-parameter draws and sample averaging."""
+        """ALS sweeps, or (solver="mcmc") the factorization machine's Gibbs sampler on the ids."""
         import torch
 
+        if self.solver == "mcmc":
+            return self._fit_gibbs(values, users, items, progress)
         n_users, n_items = len(bias_u), len(bias_i)
         device, dtype = values.device, values.dtype
         k = factors_u.shape[1]
@@ -155,84 +157,58 @@ class BiasedMF(RatingPredictor):
         ones_i = torch.ones(n_items, 1, dtype=dtype, device=device)
         ones_u = torch.ones(n_users, 1, dtype=dtype, device=device)
         mu = self.global_mean_
-        sampling = self.solver == "mcmc"
-        if sampling:
-            alpha = 1.0
-            hyper_rng = np.random.default_rng(int(self.seed))
-            precision_u = torch.full((k + 1,), float(self.reg), dtype=dtype, device=device)
-            precision_i = precision_u.clone()
-            mean_u = torch.zeros(k + 1, dtype=dtype, device=device)
-            mean_i = mean_u.clone()
-            sums = [torch.zeros_like(t) for t in (factors_u, factors_i, bias_u, bias_i)]
-            self.samples_ = []  # (P, Q, b_u, b_i) kept on the CPU, to average predictions exactly
-            residual_sum = torch.zeros_like(values)
-        else:
-            count_u = torch.as_tensor(np.bincount(users, minlength=n_users), dtype=dtype, device=device)
-            count_i = torch.as_tensor(np.bincount(items, minlength=n_items), dtype=dtype, device=device)
-            ridge_u = (count_u * self.reg)[:, None].expand(n_users, k + 1)
-            ridge_i = (count_i * self.reg)[:, None].expand(n_items, k + 1)
+        count_u = torch.as_tensor(np.bincount(users, minlength=n_users), dtype=dtype, device=device)
+        count_i = torch.as_tensor(np.bincount(items, minlength=n_items), dtype=dtype, device=device)
+        ridge_u = (count_u * self.reg)[:, None].expand(n_users, k + 1)
+        ridge_i = (count_i * self.reg)[:, None].expand(n_items, k + 1)
         for sweep in range(int(self.n_epochs)):
             # users given items: regress r - μ - b_i on [q_i, 1] -> [p_u, b_u]
             design = torch.cat([factors_i, ones_i], dim=1)
-            targets = values - mu - bias_i[item_t]
-            if sampling:
-                solved = _ridge_rows(
-                    by_user,
-                    targets,
-                    design,
-                    precision_u.expand(n_users, k + 1),
-                    alpha=alpha,
-                    generator=generator,
-                    prior_mean=mean_u,
-                )
-            else:
-                solved = _ridge_rows(by_user, targets, design, ridge_u)
+            solved = _ridge_rows(by_user, values - mu - bias_i[item_t], design, ridge_u)
             factors_u, bias_u = solved[:, :k].contiguous(), solved[:, k].contiguous()
             design = torch.cat([factors_u, ones_u], dim=1)
-            targets = values - mu - bias_u[user_t]
-            if sampling:
-                solved = _ridge_rows(
-                    by_item,
-                    targets,
-                    design,
-                    precision_i.expand(n_items, k + 1),
-                    alpha=alpha,
-                    generator=generator,
-                    prior_mean=mean_i,
-                )
-            else:
-                solved = _ridge_rows(by_item, targets, design, ridge_i)
+            solved = _ridge_rows(by_item, values - mu - bias_u[user_t], design, ridge_i)
             factors_i, bias_i = solved[:, :k].contiguous(), solved[:, k].contiguous()
-            if sampling:
-                residual = values - (
-                    mu + bias_u[user_t] + bias_i[item_t] + (factors_u[user_t] * factors_i[item_t]).sum(1)
-                )
-                # libFM's hyper-parameter step (see _solvers.draw_group_hyper), α0 = β0 = 1
-                squared_error = float((residual**2).sum())
-                alpha = float(hyper_rng.gamma((1.0 + len(values)) / 2, 2.0 / (1.0 + squared_error)))
-                to_device = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
-                for side, params in (("user", (factors_u, bias_u)), ("item", (factors_i, bias_i))):
-                    stacked = torch.cat([params[0], params[1][:, None]], dim=1).cpu().numpy().astype(np.float64)
-                    mean = (mean_u if side == "user" else mean_i).cpu().numpy().astype(np.float64)
-                    lam, new_mean = draw_group_hyper(hyper_rng, stacked, mean)
-                    if side == "user":
-                        precision_u, mean_u = to_device(lam), to_device(new_mean)
-                    else:
-                        precision_i, mean_i = to_device(lam), to_device(new_mean)
-                if sweep >= self.burn_in:
-                    residual_sum = residual_sum + residual
-                    self.samples_.append(tuple(t.cpu().numpy() for t in (factors_u, factors_i, bias_u, bias_i)))
-                    for total, current in zip(sums, (factors_u, factors_i, bias_u, bias_i)):
-                        total += current
             progress(sweep + 1, int(self.n_epochs), f"{self.solver} sweep {sweep + 1}/{self.n_epochs}")
-        if sampling:
-            self.noise_precision_ = alpha
-            kept = len(self.samples_)
-            self._train_residual = residual_sum / kept
-            # The stored factors are the posterior means (for inspection and top-N); predict() averages
-            # the per-sample predictions, which is what the Bayesian estimate is.
-            return tuple(total / kept for total in sums)
         return factors_u, factors_i, bias_u, bias_i
+
+    def _fit_gibbs(self, values, users, items, progress):
+        """Biased MF is the FM on one-hot user and item ids: the same Gibbs sampler (_FMState, libFM's
+        priors, Rao-Blackwellised item block). Its w0 is folded into each sample's user biases, so
+        a sample is (P, Q, b_u, b_i) around ``global_mean_``. (A separate BPMF-style sampler mixed
+        more slowly: RMSE 0.8950 vs 0.8924 on ML-100K's seed-0 split at 200 sweeps.)"""
+        import torch
+
+        state = _FMState(
+            users,
+            items,
+            values.detach().cpu().numpy().astype(np.float64),
+            self.ratings_.shape,
+            None,
+            None,
+            int(self.n_factors),
+            float(self.init_std),
+            int(self.seed),
+            values.device,
+            values.dtype,
+        )
+        self.samples_ = []
+        for sweep in range(int(self.n_epochs)):
+            state.sweep(sampling=True, reg=float(self.reg))
+            if sweep >= self.burn_in:
+                p = state.parameters(rao_blackwell=True)
+                shift = p["w0"] - self.global_mean_
+                self.samples_.append((p["v_user"], p["v_item"], p["w_user"] + shift, p["w_item"]))
+            progress(sweep + 1, int(self.n_epochs), f"{self.solver} sweep {sweep + 1}/{self.n_epochs}")
+        self.noise_precision_ = state.alpha
+        kept = len(self.samples_)
+        means = [sum(sample[part] for sample in self.samples_) / kept for part in range(4)]
+        # residual of the sample-averaged prediction on the training ratings (see fit)
+        predicted = self._raw(users, items)
+        self._train_residual = torch.as_tensor(values.detach().cpu().numpy() - predicted)
+        # The stored factors are the posterior means (for inspection and top-N); predict() averages
+        # the per-sample predictions, which is what the Bayesian estimate is.
+        return tuple(torch.as_tensor(part) for part in means)
 
     def _fit_adam(self, values, user_t, item_t, factors_u, factors_i, bias_u, bias_i, progress):
         import torch
