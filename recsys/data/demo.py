@@ -52,7 +52,7 @@ import pandas as pd
 from recsys.cache import file_lock, temporary_path
 from recsys.config import cache_dir
 from recsys.data.dataset import Dataset
-from recsys.errors import OptionalDependencyMissing
+from recsys.errors import OptionalDependencyMissing, StorageError, describe_os_error
 from recsys.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,10 @@ TRAILER_FPS = 3
 TRAILER_SECONDS = 20
 
 
+# what a damaged demo folder raises when read (pandas' parser errors are ValueErrors)
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError)
+
+
 def demo_folder(seed: int = 0, root: str | os.PathLike | None = None) -> Path:
     return cache_dir(root) / f"demo-{seed}-v{DEMO_VERSION}"
 
@@ -179,11 +183,23 @@ def load_demo(
     folder = demo_folder(seed, root)
     if not default_size:
         folder = folder.with_name(f"{folder.name}-{n_movies}x{n_users}x{n_trailers}")
-    if not (folder / "manifest.json").is_file():
-        with file_lock(folder):  # two processes on a cold cache: one builds, the other waits and reads
-            if not (folder / "manifest.json").is_file():
-                log.info("building the synthetic demo dataset in %s", folder)
-                build_demo(folder, seed, n_movies, n_users, n_trailers, progress)
+    if (folder / "manifest.json").is_file():
+        try:
+            dataset = _read_demo(folder)
+            log.info("demo dataset read from %s", folder)
+            return dataset
+        except _UNREADABLE as exc:  # a cache file damaged by hand or by the disk: built again
+            log.warning("demo dataset in %s is unreadable (%s): building it again", folder, exc)
+    with file_lock(folder):  # two processes on a cold cache: one builds, the other waits and reads
+        try:
+            return _read_demo(folder)  # built (or repaired) by another process meanwhile
+        except _UNREADABLE:
+            if folder.exists():  # damaged: set aside (a reader may still hold files), then removed
+                aside = temporary_path(folder).with_suffix(".unreadable")
+                os.replace(folder, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+        log.info("building the synthetic demo dataset in %s", folder)
+        build_demo(folder, seed, n_movies, n_users, n_trailers, progress)
     log.info("demo dataset read from %s", folder)
     return _read_demo(folder)
 
@@ -206,8 +222,8 @@ def build_demo(
     ratings, shares = _draw_ratings(rng, movies, genres, users)
     # a sibling unique to this process, thread and call, renamed into place as a whole at the end
     building = temporary_path(folder).with_suffix(".building")
-    building.mkdir()
     try:
+        building.mkdir()
         (building / "posters").mkdir()
         (building / "trailers").mkdir()
         total = n_movies + min(n_trailers, n_movies)
@@ -241,6 +257,11 @@ def build_demo(
         except OSError:  # another process finished first: its copy is identical
             if not (folder / "manifest.json").is_file():
                 raise
+    except OSError as exc:  # a full disk, a read-only cache: one message naming the folder
+        if isinstance(exc, StorageError):
+            raise
+        exc.filename = str(folder)
+        raise StorageError(describe_os_error(exc, "build the demo dataset in")) from exc
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
@@ -463,6 +484,8 @@ def _read_demo(folder: Path) -> Dataset:
     from recsys.data.posters import media_paths, poster_paths
 
     manifest = json.loads((folder / "manifest.json").read_text())
+    if not isinstance(manifest, dict):
+        raise ValueError("manifest.json is not an object")
     ratings = pd.read_csv(
         folder / "ratings.csv",
         dtype={"user_id": "int64", "item_id": "int64", "rating": "float32", "timestamp": "int64"},
@@ -472,6 +495,8 @@ def _read_demo(folder: Path) -> Dataset:
     genres = pd.read_csv(folder / "genres.csv", index_col="item_id").astype("uint8")
     genres.index = items.index
     users = pd.read_csv(folder / "users.csv", index_col="user_id", dtype={"age": "Int64"})
+    if len(ratings) != manifest["ratings"] or len(items) != manifest["movies"] or len(users) != manifest["users"]:
+        raise ValueError("its tables are shorter or longer than its manifest says (cut short?)")
     posters = poster_paths(items.index, folder / "posters")
     trailers = media_paths(items.index, folder / "trailers", (".mp4",)).rename("trailer")
     return Dataset(

@@ -225,8 +225,10 @@ def ml100k_to_ml1m(dataset: Dataset, root: Path) -> pd.DataFrame | None:
         if cached is not None and cached.is_file():
             try:
                 frame = pd.read_csv(cached, index_col="item_id", dtype={"ml1m_movie_id": "Int64", "match": object})
+                if list(frame.columns) != ["ml1m_movie_id", "match"] or not frame.index.equals(dataset.items.index):
+                    raise ValueError("not the matches of these items (cut short or foreign)")
                 log.info("ML-100K -> ML-1M title matches read from %s", cached)
-            except (ValueError, KeyError, OSError) as exc:  # a damaged cache file is recomputed, not trusted
+            except Exception as exc:  # noqa: BLE001 - a damaged cache file of any kind is recomputed, not trusted
                 log.warning("title-match cache %s is unreadable (%s); matching again", cached, exc)
                 frame = None
         if frame is None:

@@ -246,7 +246,7 @@ def cached_splits(
             splits = load_splits(path, ratings)
         except InvalidInput as exc:
             logger.info("split %s: %s", path.name, exc)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
             logger.warning("split %s is unreadable (%s): making it again", path, exc)
         else:
             logger.info("split loaded: %s (%s %s)", path.name, kind, relevant[kind])
