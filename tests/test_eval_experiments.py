@@ -134,7 +134,7 @@ def test_embedding_r2_in_sample_and_cross_validated(ratings):
     exact = ItemFeatures(means.index, np.c_[means.to_numpy(), np.ones(len(means))], name="exact")
     rng = np.random.default_rng(0)
     noise = ItemFeatures(means.index, rng.normal(size=(len(means), 20)), name="noise")
-    result = embedding_r2(frame, {"exact": exact, "noise": noise}, cv=5).set_index("representation")
+    result = embedding_r2(frame, {"exact": exact, "noise": noise}, cv=5, alpha=0.0).set_index("representation")
     assert result.loc["exact", "r2_in_sample"] == pytest.approx(1.0)
     assert result.loc["exact", "r2_cv"] == pytest.approx(1.0)
     X = noise.aligned(means.index)[0]

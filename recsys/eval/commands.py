@@ -108,6 +108,14 @@ def _rmse_k(args) -> int:
     from recsys.eval.experiments import rmse_vs_k
     from recsys.eval.metrics import summarise_folds
 
+    if args.split == "cold_items":
+        # Every test item is unseen in training: user KNN can only answer the global mean, so the
+        # "curve" would be a flat table of global means. Refuse and name what measures cold start.
+        raise InvalidParameter(
+            "rmse-k on a cold-items split would only print the global mean (no held-out item has a neighbour "
+            "who rated it)",
+            hint=f"recsys evaluate cold-start --dataset {args.dataset} --features genre",
+        )
     dataset, splits = _dataset_and_splits(args)
     representations = _representations(dataset, args.representations, args.extract)
     progress = _progress("rmse-k")
@@ -195,6 +203,43 @@ def _r2(args) -> int:
     )
     summary = " ".join(
         f"{row.representation.replace(' ', '_')}:r2_in={row.r2_in_sample:.3f},r2_cv={row.r2_cv:.3f}"
+        f"[{row.r2_cv_low:.3f},{row.r2_cv_high:.3f}],alpha={row.alpha:.3g}"
+        for row in frame.itertuples()
+    )
+    return _finish(frame, args, summary)
+
+
+def _ridge_alpha(text: str):
+    """--alpha: 'cv' (RidgeCV chooses the strength by inner cross-validation) or a number >= 0."""
+    if text.strip().lower() == "cv":
+        return "cv"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'cv' or a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected 'cv' or a number >= 0, got {text!r}")
+    return value
+
+
+def _genre_precision(args) -> int:
+    from recsys.data import load_dataset
+    from recsys.eval.headline import genre_precision_interval
+
+    dataset = load_dataset(args.dataset, resolve_data_dir(args.data_dir))
+    features = {name: f for name, f in _representations(dataset, args.features, args.extract).items() if f is not None}
+    if not features:
+        raise InvalidParameter("genre-precision needs item features (e.g. --features poster:tf_efficientnet_lite0)")
+    rows = []
+    for name, item_features in features.items():
+        curve = genre_precision_interval(
+            item_features, dataset.genres, args.n, args.metric, max_queries=args.max_queries, seed=args.seed
+        )
+        rows.append(curve[curve["n"] == min(args.n, int(curve["n"].max()))].assign(representation=name))
+    frame = pd.concat(rows, ignore_index=True)
+    summary = " ".join(
+        f"{row.representation.replace(' ', '_')}:precision@{row.n}={row.genre_precision:.3f}"
+        f"[{row.low:.3f},{row.high:.3f}],chance={row.chance:.3f},queries={row.queries}"
         for row in frame.itertuples()
     )
     return _finish(frame, args, summary)
@@ -264,5 +309,22 @@ def add_parser(subparsers) -> None:
     r2.add_argument("--features", default="genre", help="comma list of representations")
     r2.add_argument("--cv", type=int, default=5)
     r2.add_argument("--min-ratings", type=int, default=1)
-    r2.add_argument("--alpha", type=float, default=0.0, help="ridge penalty (0: ordinary least squares)")
+    r2.add_argument(
+        "--alpha",
+        type=_ridge_alpha,
+        default="cv",
+        help="ridge penalty: cv (default: chosen by inner cross-validation, RidgeCV), a number, 0 = least squares",
+    )
     r2.set_defaults(func=_r2)
+
+    genre = experiments.add_parser(
+        "genre-precision", help="share of each movie's N nearest items (by features) that share a genre, with 95 % CI"
+    )
+    _common(genre, split=False)
+    genre.add_argument("--features", default="poster:tf_efficientnet_lite0,baseline:pixels", help="comma list")
+    genre.add_argument("--n", type=int, default=5, help="neighbours per query movie")
+    genre.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
+    genre.add_argument(
+        "--max-queries", type=int, default=None, help="a random sample of query movies (default: all movies)"
+    )
+    genre.set_defaults(func=_genre_precision)
