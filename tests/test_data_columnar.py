@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import recsys.data.columnar as columnar
-from recsys.data.columnar import cache_path, locate_bad_line, ratings_fingerprint, read_line, read_ratings_csv
+from recsys.data.columnar import cache_path, file_fingerprint, locate_bad_line, read_line, read_ratings_csv
 from recsys.data.errors import DataFormatError
 from recsys.data.generate import Shape, generate_movielens
 from recsys.data.movielens import load_movielens_csv
@@ -42,13 +42,13 @@ def copy(source, tmp_path):
 
 def _parses(monkeypatch) -> list:
     calls = []
-    original = columnar.parse_ratings_csv
+    original = columnar._parse
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(columnar, "parse_ratings_csv", counting)
+    monkeypatch.setattr(columnar, "_parse", counting)
     return calls
 
 
@@ -86,12 +86,12 @@ def test_a_changed_source_is_parsed_again_and_the_stale_entry_removed(copy, isol
     assert len(calls) == 2 and ratings["rating"].iloc[middle - 1] == float(new_rating)
     assert len(list((isolated_cache / "ratings").glob("*.arrow"))) == 1  # the old version is gone
     # same size and modification time, but a change inside the hashed first MB: still a new key
-    before = ratings_fingerprint(path)
+    before = file_fingerprint(path)
     lines[1] = lines[1][:-3] + (b"9" if lines[1][-3:-2] != b"9" else b"8") + lines[1][-2:]
     stat = path.stat()
     write(lines)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert ratings_fingerprint(path) != before
+    assert file_fingerprint(path) != before
 
 
 def test_an_unreadable_cache_entry_is_recomputed_with_a_warning(copy, isolated_cache, monkeypatch, caplog):
@@ -145,6 +145,7 @@ def test_small_files_are_not_cached(tmp_path, isolated_cache):
         (lambda user, item: b"%d,%d,3.7,5" % (user, item), r"steps of 0.5"),
         (lambda user, item: b"%d,%d,3.0,-5" % (user, item), r"timestamp -5 is negative"),
         (lambda user, item: b"0,%d,3.0,5" % item, r"user_id 0 is not positive"),
+        (lambda user, item: b"%d,2147483648,3.0,5" % user, r"item_id '2147483648' is too large"),
     ],
 )
 def test_errors_name_the_line_in_the_middle_of_a_large_file(copy, isolated_cache, make_bad, message):
