@@ -121,11 +121,12 @@ def test_trailer_extraction_statuses_shapes_and_cache(videos, tmp_path):
     config = make_config(dataset, "trailers", fps=2, device="cpu")
     result = extract(dataset, config, run(window_sizes=(10, 20), window_stride=5, batch_size=8, num_workers=0))
     assert result.features.item_ids.tolist() == [1, 2] and result.features.dim == 1280
-    assert sorted(result.failures["item_id"]) == [3, 4, 5]
+    assert sorted(result.failures["item_id"]) == [3, 4] and result.missing == [5]  # no trailer: coverage
     status = result.status.set_index("item_id")
     assert status.loc[1, "n_frames"] == 20 and status.loc[2, "n_frames"] == 6
     assert status.loc[1, "status"] == "ok" and "shorter than 10" in status.loc[2, "status"]
-    assert status.loc[5, "status"].startswith("failed")
+    assert status.loc[3, "status"].startswith("failed") and status.loc[5, "status"] == "no trailer"
+    assert "1 without a trailer" in result.summary()
     assert result.sequences[10][1].shape == (3, 1280) and result.sequences[20][1].shape == (1, 1280)
     assert result.sequences[10][2].shape == (0, 1280)
     # DFV = mean of the frames; the single 20-frame window of a 20-frame clip is the same vector.

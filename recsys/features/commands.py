@@ -15,7 +15,7 @@ from recsys.errors import InvalidParameter
 
 def add_parser(subparsers) -> None:
     from recsys.features.backbones import POOLINGS, WEIGHT_CHOICES
-    from recsys.features.config import DEFAULT_BACKBONE, MEDIA, PRECISIONS, PREPROCESSING
+    from recsys.features.config import DEFAULT_BACKBONE, MEDIA, PRECISIONS, PREPROCESSING, SAMPLING
     from recsys.features.engines import available_engines
 
     parser = subparsers.add_parser(
@@ -39,16 +39,39 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--fps", type=float, default=None, help="trailer frames per second (default 1)")
     parser.add_argument("--every-nth", type=int, help="trailers: keep every n-th frame instead of --fps")
     parser.add_argument("--max-frames", type=int, help="trailers: at most this many frames per trailer")
-    parser.add_argument("--max-duration", type=float, help="trailers: only the first SECONDS of each trailer")
+    parser.add_argument(
+        "--max-seconds",
+        "--max-duration",
+        dest="max_duration",
+        type=float,
+        metavar="SECONDS",
+        help="trailers: only the first SECONDS of each trailer (a cut video says so in its status)",
+    )
+    parser.add_argument(
+        "--sampling",
+        choices=list(SAMPLING),
+        default="exact",
+        help="trailers: exact = the frame nearest each target time; keyframes = the nearest keyframe "
+        "where keyframes are dense enough (less decoding; the status says how far timestamps moved)",
+    )
     parser.add_argument(
         "--precision", choices=["auto", *PRECISIONS], default="auto", help="auto: amp on CUDA, fp32 elsewhere"
     )
     parser.add_argument(
         "--preprocessing", choices=["auto", *PREPROCESSING], default="auto", help="decoding path (auto: the device's)"
     )
-    parser.add_argument("--engine", default="local", choices=available_engines(), help="extraction engine")
+    parser.add_argument(
+        "--engine",
+        default="local",
+        choices=available_engines(),
+        help="local: this process; ray: Ray Data (pip install -r requirements-ray.txt; $RAY_ADDRESS for a cluster)",
+    )
     parser.add_argument("--batch-size", type=int, help="skip calibration and use this batch size")
-    parser.add_argument("--workers", type=int, help="decoding worker processes (default: chosen per machine)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="decoding threads (default: every core on a GPU, the cores the model leaves on a CPU)",
+    )
     parser.add_argument("--device", help="cpu / cuda / mps (default: autodetect)")
     parser.add_argument("--limit", type=int, help="only the first N items of the dataset (a quick try)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic demo dataset")
@@ -63,8 +86,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if args.limit is not None and args.limit < 1:
         raise InvalidParameter(f"--limit must be a positive number of items, got {args.limit}")
     trailer_only = [args.fps, args.every_nth, args.max_frames, args.max_duration]
-    if args.media == "posters" and any(v is not None for v in trailer_only):
-        raise InvalidParameter("--fps / --every-nth / --max-frames / --max-duration apply to --media trailers only")
+    if args.media == "posters" and (any(v is not None for v in trailer_only) or args.sampling != "exact"):
+        raise InvalidParameter(
+            "--fps / --every-nth / --max-frames / --max-seconds / --sampling apply to --media trailers only"
+        )
     if args.fps is not None and args.every_nth is not None:
         raise InvalidParameter("give either --fps or --every-nth, not both")
     if args.fps is not None and not args.fps > 0:
@@ -74,7 +99,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if args.max_frames is not None and args.max_frames < 1:
         raise InvalidParameter(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.max_duration is not None and not args.max_duration > 0:
-        raise InvalidParameter(f"--max-duration must be positive, got {args.max_duration:g}")
+        raise InvalidParameter(f"--max-seconds must be positive, got {args.max_duration:g}")
     if args.batch_size is not None and args.batch_size < 1:
         raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.workers is not None and args.workers < 0:
@@ -114,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         max_duration=args.max_duration,
         precision=None if args.precision == "auto" else args.precision,
         preprocessing=None if args.preprocessing == "auto" else args.preprocessing,
+        sampling=args.sampling,
         item_ids=dataset.items.index[: args.limit] if args.limit is not None else None,
         device=args.device,
     )
@@ -129,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         "items": len(result.features),
         "dim": result.features.dim,
         "failures": len(result.failures),
+        **({"without_trailer": len(result.missing)} if args.media == "trailers" else {}),
         "cache_hit": result.cache_hit,
         "computed": result.n_computed,
         "reused": result.n_reused,

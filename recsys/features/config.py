@@ -13,7 +13,7 @@ Two frozen dataclasses keep the two apart::
 
 Old keys stay valid: ``key()`` hashes the same JSON as store format 1 did (the fields that existed
 then, a constant chunk size per media, ``store_format: 1``); fields added since (precision,
-preprocessing, max_duration) enter the hash only when they differ from what format 1 computed
+preprocessing, max_duration, sampling) enter the hash only when they differ from what format 1 computed
 (``fp32``, ``cpu-pil``, no duration cap). So a CPU entry written before this module existed is a
 cache hit now. (Entries written on CUDA before precision was part of the key were computed with
 AMP but are found under the fp32 key; re-extract those if the 1e-1 difference matters.)
@@ -49,6 +49,7 @@ DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 MEDIA = ("posters", "trailers")
 PRECISIONS = ("fp32", "amp")
 PREPROCESSING = ("cpu-pil", "gpu-nvjpeg")
+SAMPLING = ("exact", "keyframes")
 DEFAULT_FPS = 1.0
 #: chunk sizes of store format 1, part of its key; kept as constants so old keys stay valid
 LEGACY_CHUNK_SIZE = {"posters": 128, "trailers": 16}
@@ -100,7 +101,9 @@ class ExtractionConfig:
     identity or "random-init:seed0"). layer None = pooled pre-logits. Trailer sampling: ``fps``
     *or* ``every_nth``, optionally capped by ``max_frames`` / ``max_duration`` (seconds); posters
     have none of these. precision: "fp32" or "amp" (float16 autocast on CUDA). preprocessing:
-    "cpu-pil" (PIL decode + timm transform) or "gpu-nvjpeg" (decode and resize on the GPU).
+    "cpu-pil" (PIL decode + timm transform) or "gpu-nvjpeg" (posters: decode and resize on the
+    GPU). sampling (trailers): "exact" (the frame nearest each target time) or "keyframes" (the
+    nearest keyframe, when keyframes are dense enough; see features.video).
     """
 
     dataset: str
@@ -120,6 +123,7 @@ class ExtractionConfig:
     aggregation: str | None = None
     precision: str = "fp32"
     preprocessing: str = "cpu-pil"
+    sampling: str = "exact"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
@@ -127,12 +131,15 @@ class ExtractionConfig:
         _check_choice(self.pooling, "pooling", POOLINGS)
         _check_choice(self.precision, "precision", PRECISIONS)
         _check_choice(self.preprocessing, "preprocessing", PREPROCESSING)
+        _check_choice(self.sampling, "sampling", SAMPLING)
         set_(self, "item_ids", tuple(sorted(int(i) for i in self.item_ids)))
         set_(self, "synthetic", bool(self.synthetic))
         set_(self, "layer", self.layer or None)
         if self.media == "posters":
             if any(v is not None for v in (self.fps, self.every_nth, self.max_frames, self.max_duration)):
                 raise InvalidParameter("fps / every_nth / max_frames / max_duration apply to trailers only")
+            if self.sampling != "exact":
+                raise InvalidParameter("sampling applies to trailers only")
             set_(self, "aggregation", None)
             return
         fps = _as_float(self.fps, "fps")
@@ -146,6 +153,12 @@ class ExtractionConfig:
         set_(self, "max_frames", _as_count(self.max_frames, "max_frames"))
         set_(self, "max_duration", _as_float(self.max_duration, "max_duration"))
         set_(self, "aggregation", self.aggregation or "per-frame")
+        if self.preprocessing != "cpu-pil":
+            raise InvalidParameter(
+                f"trailer frames are preprocessed on the CPU (cpu-pil); {self.preprocessing!r} decodes posters"
+            )
+        if self.sampling == "keyframes" and every_nth is not None:
+            raise InvalidParameter("sampling 'keyframes' samples by time: give fps, not every_nth")
 
     # ---- identity --------------------------------------------------------------------------
     @property
@@ -181,6 +194,8 @@ class ExtractionConfig:
             fields["preprocessing"] = self.preprocessing
         if self.max_duration is not None:
             fields["max_duration"] = self.max_duration
+        if self.sampling != "exact":
+            fields["sampling"] = self.sampling
         return fields
 
     def key(self) -> str:
@@ -216,6 +231,8 @@ class ExtractionConfig:
             text += f", ≤{self.max_frames} frames"
         if self.max_duration is not None:
             text += f", first {self.max_duration:g} s"
+        if self.sampling != "exact":
+            text += f", {self.sampling}"
         return text
 
     def label(self) -> str:
@@ -320,9 +337,9 @@ def default_precision(device: str) -> str:
 
 
 def default_preprocessing(media: str, device: str) -> str:
-    """The decoding path a run takes by default. Today PIL on the CPU everywhere; GPU JPEG decoding
-    (issue 12) returns "gpu-nvjpeg" here for posters on CUDA once the local engine has it."""
-    return "cpu-pil"
+    """The decoding path a run takes by default: posters on CUDA are decoded by nvJPEG and resized
+    on the GPU ("gpu-nvjpeg", see features.gpu_images); everything else by PIL on the CPU."""
+    return "gpu-nvjpeg" if media == "posters" and device.split(":")[0] == "cuda" else "cpu-pil"
 
 
 # ---- building a config from user-facing arguments -------------------------------------------------
@@ -354,6 +371,7 @@ def make_config(
     max_duration: float | None = None,
     precision: str | None = None,
     preprocessing: str | None = None,
+    sampling: str = "exact",
     item_ids: Sequence[int] | None = None,
     device: str | None = None,
 ) -> ExtractionConfig:
@@ -391,4 +409,5 @@ def make_config(
         max_duration=max_duration,
         precision=precision or default_precision(run_device),
         preprocessing=preprocessing or default_preprocessing(media, run_device),
+        sampling=sampling or "exact",
     )

@@ -17,6 +17,7 @@ computed. Trailer results also carry sliding-window views (`sequences`) and a pe
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -62,7 +63,9 @@ class ExtractionResult:
 
     images_per_s: images (posters) or frames (trailers) per second of this run's computation;
     0.0 on a cache hit. sequences (trailers only): window size -> item id -> (n_windows, d).
-    status (trailers only): item_id, n_frames, duration_s, status.
+    status (trailers only): item_id, n_frames, duration_s, status ("ok", notes such as "cut at
+    60 s of 150 s" or "truncated: ...", "no trailer", "failed: <reason>"). missing (trailers):
+    items without a trailer file: coverage, not failures (they are not in `failures`).
     """
 
     features: ItemFeatures
@@ -79,13 +82,15 @@ class ExtractionResult:
     status: pd.DataFrame | None = None
     info: dict = field(default_factory=dict)
     config: ExtractionConfig | None = None
+    missing: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         unit = "frames/s" if self.config is not None and self.config.media == "trailers" else "img/s"
         source = "cache hit" if self.cache_hit else f"{self.images_per_s:.1f} {unit} on {self.device}"
+        without = f", {len(self.missing)} without a trailer" if self.missing else ""
         return (
             f"{self.features.name}: {len(self.features)} items x {self.features.dim} dims, "
-            f"{len(self.failures)} failures, {source}, {self.seconds:.2f} s"
+            f"{len(self.failures)} failures{without}, {source}, {self.seconds:.2f} s"
         )
 
 
@@ -120,7 +125,7 @@ def extract(
     log.info("feature store miss: %s (%s, %d of %d chunks cached)", entry.key, config.label(), done, entry.n_chunks)
 
     paths = media_paths(dataset, config.media, config.item_ids)
-    if not paths.notna().any():
+    if not any(path is not None and os.path.isfile(path) for path in paths.tolist()):
         raise MediaError(
             f"{dataset.name}: none of the {len(paths)} items has a {config.media[:-1]} file; nothing to extract",
             hint=f"recsys info --dataset {dataset.name}",
@@ -135,6 +140,7 @@ def extract(
     reused = sum(len(entry.chunk_items(i)) for i in entry.done_chunks())
     report = engine.run(ExtractionJob(config, run, entry, paths, progress))
     data = entry.read_all()
+    failures, missing = split_missing(config, data.failures)
     entry.finish(
         {
             "engine": run.engine,
@@ -142,8 +148,8 @@ def extract(
             "settings": report.settings,
             "images_per_s": round(report.rate, 2),
             "computed": report.items,
-            **({"frames": report.frames} if config.media == "trailers" else {}),
-            "n_failures": len(data.failures),
+            **({"frames": report.frames, "n_missing": len(missing)} if config.media == "trailers" else {}),
+            "n_failures": len(failures),
             "when": time.strftime("%Y-%m-%d %H:%M:%S"),
             **report.info,
         }
@@ -195,6 +201,21 @@ def extract_command(config: ExtractionConfig) -> str:
 
 
 # ---- results from stored chunks -------------------------------------------------------------------
+#: reasons stored for items without a trailer file (the second one by entries written before
+#: issue 12): read back as coverage, not as failures
+NO_MEDIA_REASONS = ("no trailer", "no trailer file for this item")
+
+
+def split_missing(config: ExtractionConfig, failures: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+    """(failures proper, items without the media file) of a trailer entry; posters keep their
+    "no poster" rows as failures (as before)."""
+    if config.media != "trailers" or failures.empty:
+        return failures, []
+    without = failures["reason"].isin(NO_MEDIA_REASONS)
+    missing = sorted(int(i) for i in failures.loc[without, "item_id"])
+    return failures[~without].reset_index(drop=True), missing
+
+
 def _stored_result(entry: FeatureEntry, run: RunOptions, start: float, cache_hit: bool) -> ExtractionResult | None:
     """The result read back from a complete entry; None when a chunk turned out unreadable (it was
     set aside, so the entry is incomplete again and the caller computes it)."""
@@ -218,9 +239,11 @@ def _build_result(entry: FeatureEntry, data: Chunk, run: RunOptions, start: floa
         matrix = data.matrix if len(data.item_ids) else np.zeros((0, dim), np.float32)
     features = ItemFeatures(data.item_ids, matrix, config.label(), meta)
     last_run = (manifest.get("runs") or [{}])[-1]
+    failures, missing = split_missing(config, data.failures)
     return ExtractionResult(
         features=features,
-        failures=data.failures.reset_index(drop=True),
+        failures=failures.reset_index(drop=True),
+        missing=missing,
         device=last_run.get("device", "") if cache_hit else "",
         images_per_s=0.0,
         cache_hit=cache_hit,
@@ -255,7 +278,8 @@ def _trailer_views(data: Chunk, dim: int, window_sizes: Sequence[int], window_st
             text += f"; {notes[i]}"
         status.append((int(item_id), len(frames), float(durations[i]), text))
     for item_id, reason in zip(data.failures["item_id"], data.failures["reason"]):
-        status.append((int(item_id), 0, 0.0, f"failed: {reason}"))
+        text = "no trailer" if reason in NO_MEDIA_REASONS else f"failed: {reason}"
+        status.append((int(item_id), 0, 0.0, text))
     status_frame = pd.DataFrame(status, columns=["item_id", "n_frames", "duration_s", "status"])
     matrix = np.stack(means) if means else np.zeros((0, dim), np.float32)
     return matrix, {"sequences": sequences, "status": status_frame.sort_values("item_id", ignore_index=True)}

@@ -1,19 +1,20 @@
-"""Batched image -> feature pipeline: DataLoader workers decode and preprocess, the main process runs the net.
+"""Batched image -> feature pipeline: decoding threads read and preprocess, the calling thread runs the net.
 
 Bad files never stop a run: each item either yields a tensor or a reason (missing, corrupt,
-truncated), and the reasons end up in the failures table.
+truncated), and the reasons end up in the failures table. Decoding runs on threads (see
+``recsys.features.decoding``: no worker process is ever forked, so CUDA can be initialised
+before or after), in input order, with a bounded number of images in flight.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
-from torch.utils.data import Dataset as TorchDataset
+
+from recsys.features.decoding import SplitTransform, cpu_count, ordered_map
 
 
 def load_rgb(path):
@@ -27,58 +28,56 @@ def load_rgb(path):
     return open_image(path)
 
 
-class ImageItems(TorchDataset):
-    """(position, tensor or None, failure reason or "") for each path; runs inside DataLoader workers."""
+def load_item(path, transform: Callable, split: SplitTransform | None = None):
+    """(tensor, "") or (None, reason) for one image: the full transform (float CHW), or with `split`
+    its spatial part as a uint8 HxWx3 tensor (the device finishes it)."""
+    from recsys.errors import MediaError
 
-    def __init__(self, paths: Sequence, transform: Callable):
-        self.paths = list(paths)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int):
-        from recsys.data.errors import MediaError
-
-        try:
-            return position, self.transform(load_rgb(self.paths[position])), ""
-        except MediaError as exc:
-            return position, None, str(exc)
-        except Exception as exc:  # noqa: BLE001 - any decoder bug becomes a per-item failure, not a crash
-            return position, None, f"{self.paths[position]}: {type(exc).__name__}: {exc}"
-
-
-def collate_items(samples):
-    positions = [s[0] for s in samples if s[1] is not None]
-    tensors = [s[1] for s in samples if s[1] is not None]
-    failures = [(s[0], s[2]) for s in samples if s[1] is None]
-    batch = torch.stack(tensors) if tensors else None
-    return positions, batch, failures
+    try:
+        image = load_rgb(path)
+        if split is not None:
+            return torch.from_numpy(split.to_array(image)), ""
+        return transform(image), ""
+    except MediaError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - any decoder bug becomes a per-item failure, not a crash
+        return None, f"{path}: {type(exc).__name__}: {exc}"
 
 
 def default_num_workers(n_items: int) -> int:
-    """Decoding workers: none for tiny jobs (process start-up costs more), else one core left for the net."""
-    cpus = os.cpu_count() or 1
-    if n_items < 64 or cpus < 2:
-        return 0
-    return min(8, cpus - 1)
+    """Decoding threads for `n_items` images on a CPU run: the cores left to the net, at least one."""
+    return max(1, min(8, cpu_count() - 1, n_items))
 
 
 def image_batches(
-    paths: Sequence, transform: Callable, batch_size: int, num_workers: int, pin_memory: bool = False
+    paths: Sequence,
+    transform: Callable,
+    batch_size: int,
+    num_workers: int,
+    split: SplitTransform | None = None,
 ) -> Iterator:
-    """Yields (positions, batch tensor or None, [(position, reason)]) in input order."""
-    loader = DataLoader(
-        ImageItems(paths, transform),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=collate_items,
-        pin_memory=pin_memory,
-        prefetch_factor=4 if num_workers > 0 else None,
-        persistent_workers=False,
-    )
-    yield from loader
+    """Yields (positions, batch tensor or None, [(position, reason)]) in input order.
+
+    Each batch holds `batch_size` readable images (the last one fewer); failures come with the
+    batch during which they were found. num_workers decoding threads (0: in this thread).
+    """
+
+    def load(position: int):
+        return (position, *load_item(paths[position], transform, split))
+
+    positions, tensors, failed = [], [], []
+    lookahead = max(2 * batch_size, 4 * max(num_workers, 1))
+    for position, tensor, reason in ordered_map(load, range(len(paths)), num_workers, lookahead):
+        if tensor is None:
+            failed.append((position, reason))
+            continue
+        positions.append(position)
+        tensors.append(tensor)
+        if len(tensors) == batch_size:
+            yield positions, torch.stack(tensors), failed
+            positions, tensors, failed = [], [], []
+    if tensors or failed:
+        yield positions, (torch.stack(tensors) if tensors else None), failed
 
 
 @dataclass
@@ -121,8 +120,13 @@ class FeatureRunner:
     def __exit__(self, *exc) -> None:
         torch.set_num_threads(self._previous_threads)
 
-    def __call__(self, batch: torch.Tensor) -> np.ndarray:
-        batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+    def __call__(self, batch: torch.Tensor, finish: Callable | None = None) -> np.ndarray:
+        """Features (N, d) as float32 numpy. `finish` turns the batch into the net's input on the
+        device (e.g. ``SplitTransform.finish`` for uint8 NHWC batches)."""
+        batch = batch.to(self.device, non_blocking=True)
+        if finish is not None:
+            batch = finish(batch)
+        batch = batch.contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
             if self.settings.amp:
                 with torch.autocast(device_type=self.device.type, dtype=torch.float16):

@@ -38,6 +38,7 @@ from recsys.progress import Progress
 #: engine name -> "module:attribute" of its class (instantiated without arguments)
 ENGINES: dict[str, str] = {
     "local": "recsys.features.engines.local:LocalEngine",
+    "ray": "recsys.features.engines.ray:RayEngine",
 }
 
 
@@ -53,6 +54,11 @@ class ExtractionJob:
     entry: FeatureEntry
     paths: pd.Series
     progress: Progress
+
+    def entry_progress(self) -> tuple[int, int]:
+        """(items already in written chunks, items of the entry): where the progress bar starts."""
+        total = len(self.entry.item_ids)
+        return total - sum(len(self.entry.chunk_items(i)) for i in self.entry.pending_chunks()), total
 
 
 @dataclass
