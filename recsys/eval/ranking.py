@@ -54,7 +54,6 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
 
 from recsys.errors import InvalidInput, InvalidParameter
 from recsys.eval import ranking_metrics as rm
@@ -298,16 +297,27 @@ def make_task(
 
 # ---- ranking --------------------------------------------------------------------------------------
 def _auc_rows(scores: np.ndarray, excluded: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """Per-row AUC over the non-excluded columns (ties count one half)."""
+    """Per-row AUC over the non-excluded columns (ties count one half).
+
+    Each row is sorted once; every positive's count of lower and tied candidates comes from a
+    binary search, minus the other positives and the excluded columns (set to -inf, below all).
+    """
     s = np.where(np.isneginf(scores), np.finfo(np.float64).min, scores)  # unscorable, yet a candidate
-    s = np.where(excluded, -np.inf, s)
-    ranks = stats.rankdata(s, axis=1)  # average ranks; excluded columns tie at the bottom
+    s[excluded] = -np.inf
+    ordered = np.sort(s, axis=1)
     n_excluded = excluded.sum(axis=1)
     n_pos = relevant.sum(axis=1)
     n_neg = (~excluded).sum(axis=1) - n_pos
-    rank_sum = np.where(relevant, ranks, 0.0).sum(axis=1) - n_pos * n_excluded
-    u = rank_sum - n_pos * (n_pos + 1) / 2
-    return np.divide(u, n_pos * n_neg, out=np.full(len(s), np.nan), where=(n_pos > 0) & (n_neg > 0))
+    out = np.full(len(s), np.nan)
+    for row in np.flatnonzero((n_pos > 0) & (n_neg > 0)):
+        positive = s[row, relevant[row]]
+        below = np.searchsorted(ordered[row], positive, "left") - n_excluded[row]
+        tied = np.searchsorted(ordered[row], positive, "right") - n_excluded[row] - below
+        other_below = (positive[None, :] < positive[:, None]).sum(axis=1)
+        other_tied = (positive[None, :] == positive[:, None]).sum(axis=1)  # itself included
+        wins = (below - other_below) + 0.5 * (tied - other_tied)
+        out[row] = wins.sum() / (n_pos[row] * n_neg[row])
+    return out
 
 
 def _list_metrics(
