@@ -85,6 +85,7 @@ def test_a_changed_source_is_parsed_again_and_the_stale_entry_removed(copy, isol
     ratings = read_ratings_csv(path)
     assert len(calls) == 2 and ratings["rating"].iloc[middle - 1] == float(new_rating)
     assert len(list((isolated_cache / "ratings").glob("*.arrow"))) == 1  # the old version is gone
+    assert len(list((isolated_cache / "ratings").glob("*.lock"))) == 1  # and its lock file
     # same size and modification time, but a change inside the hashed first MB: still a new key
     before = file_fingerprint(path)
     lines[1] = lines[1][:-3] + (b"9" if lines[1][-3:-2] != b"9" else b"8") + lines[1][-2:]

@@ -37,6 +37,7 @@ The Dataset keeps its documented dtypes (int64 ids, float32 ratings, int64 times
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -251,12 +252,11 @@ def _write_cache(target: Path, source: Path, table, present: np.ndarray) -> None
         log.warning("ratings cache: not cached (%s)", exc)
         return
     stale = target.name.rsplit("-", 1)[0] + "-*.arrow"
-    for old in target.parent.glob(stale):  # earlier versions of the same source file
+    for old in target.parent.glob(stale):  # earlier versions of the same source file, and their locks
         if old != target:
-            try:
-                old.unlink()
-            except OSError:
-                pass
+            for leftover in (old, old.with_name(old.name + ".lock")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
 
 def _read_cache(target: Path, source: Path):
