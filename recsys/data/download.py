@@ -292,14 +292,18 @@ def _unpack(bundle: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Pa
 
 
 def extract_archive(
-    archive: str | os.PathLike, data_dir: str | os.PathLike, folder: str, max_bytes: int | None = None
+    archive: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    folder: str,
+    max_bytes: int | None = None,
+    required: tuple[str, ...] = (),
 ) -> Path:
     """Extract the zip's top-level `folder` into `data_dir` atomically; returns data_dir/folder.
 
     Refused with a DownloadError naming the archive and the entry, before anything is visible in
     `data_dir`: paths leaving the folder (zip slip), symbolic links and device files, a total
     size above `max_bytes` (default :func:`unpack_limit`), entries that clash (a file where a
-    folder should be), corrupt data. Not enough free space is a StorageError saying how much is
+    folder should be), corrupt data, and an archive without the `required` files. Not enough free space is a StorageError saying how much is
     needed.
     """
     archive, root = Path(archive), Path(data_dir)
@@ -331,14 +335,16 @@ def extract_archive(
             if len(entries) == 1 and entries[0].is_dir():
                 extracted = entries[0]  # archive with another top-level name
             else:
-                extracted = staging  # flat archive: the files themselves
-                staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".empty", dir=root))
+                extracted = staging  # flat archive: the files themselves (moved as a whole below)
+        missing = [name for name in required if not (extracted / name).is_file()]
+        if missing:
+            raise DownloadError(f"{archive.name} does not contain {', '.join(missing)}; is it the right archive?")
         if target.exists():
             aside = root / f"{folder}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
             os.replace(target, aside)
         os.replace(extracted, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when it was moved into place
     return target
 
 
@@ -390,7 +396,13 @@ def download_dataset(
         if progress:
             progress(1, 1, f"extracting {archive.name}")
         log.info("extracting %s into %s", archive, root / info.folder)
-        target = extract_archive(archive, root, info.folder)
+        try:
+            target = extract_archive(archive, root, info.folder, required=info.required_files)
+        except DownloadError as exc:  # corrupt, refused or the wrong archive: fetched again next time
+            archive.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{exc} (the archive was deleted: run the command again to download it again)"
+            ) from None
         if not keep_archive:
             archive.unlink(missing_ok=True)
     missing = [f for f in info.required_files if not (target / f).is_file()]

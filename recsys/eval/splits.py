@@ -430,6 +430,11 @@ def read_split_file(path, dataset=None) -> pd.DataFrame:
         if not ok.all():
             row = int(np.flatnonzero(~ok.to_numpy())[0])
             raise DataFormatError(path, row + first_line, f"{role} {values.iloc[row]!r} is not an integer")
+        digits = values.str.lstrip("+-").str.lstrip("0")  # beyond int64: refused, not an OverflowError
+        huge = (digits.str.len() > 19) | ((digits.str.len() == 19) & (digits > "9223372036854775807"))
+        if huge.any():
+            row = int(np.flatnonzero(huge.to_numpy())[0])
+            raise DataFormatError(path, row + first_line, f"{role} {values.iloc[row][:30]} is too large (over 2^63)")
         numbers = values.astype(np.int64).to_numpy()
         if role != "timestamp" and (numbers <= 0).any():
             row = int(np.flatnonzero(numbers <= 0)[0])
