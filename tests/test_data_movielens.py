@@ -278,6 +278,9 @@ def test_csv_family_errors(tmp_path):
     assert error.line == 2 and "unknown encoding" in str(error)
     error = _error(load, write_csv_family(tmp_path / "g", ratings=["1,1,4.0,964982703", "1,2,,964981247"]))
     assert error.line == 3 and "rating '' is not a number" in str(error)
+    movies = ["1,Toy Story (1995),Comedy", '2,"President, The (1995),Drama', "3,Short (2015),Drama"]
+    error = _error(load, write_csv_family(tmp_path / "h", movies=movies))
+    assert (error.line, error.path.endswith("movies.csv")) == (3, True) and "unclosed quote" in str(error)
 
 
 def test_missing_file_names_it(tmp_path):

@@ -185,6 +185,11 @@ def _read_text_table(path: Path, table: _Table) -> pd.DataFrame:
     # pandas pads short lines with "", so field counts are checked on the text itself
     lines = text.split("\n")
     if table.quoted:
+        # values never span lines here: an unclosed quote is an error of its own line (a reader
+        # over all lines would swallow the next lines into that value)
+        unclosed = np.fromiter((line.count('"') % 2 == 1 for line in lines), dtype=bool, count=len(lines))
+        if unclosed.any():
+            raise DataFormatError(path, _first_bad(unclosed) + table.first_data_line, "malformed line: unclosed quote")
         widths = np.fromiter(
             (len(f) if any(x.strip() for x in f) else 0 for f in csv.reader(lines, delimiter=sep)),
             dtype=int,
