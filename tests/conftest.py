@@ -12,6 +12,11 @@ import pytest
 SHARED_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# The expected numbers in the tests are CPU numbers: the suite runs on the CPU unless RECSYS_DEVICE
+# says otherwise, also on a machine with a GPU. CUDA behaviour has its own tests, which pass
+# device="cuda" explicitly and skip with the reason where there is none (test_features_gpu.py,
+# test_models_fm_parity.py).
+os.environ.setdefault("RECSYS_DEVICE", "cpu")
 
 
 def pytest_configure(config):
