@@ -13,9 +13,13 @@ setup_logging(level_from_env(logging.INFO))
 
 st.set_page_config(
     page_title="Multimodal RecSys Lab",
-    page_icon=":material/movie:",
+    # A local PNG: a ':material/…:' page icon makes the browser fetch it from fonts.gstatic.com,
+    # which an offline classroom machine cannot reach.
+    page_icon=str(ui.FAVICON),
     layout="wide",
-    initial_sidebar_state="expanded",
+    # Presentation mode folds the sidebar away (its arrow brings it back); set again on every run,
+    # so toggling the mode or opening a ?present=1 link applies it.
+    initial_sidebar_state="collapsed" if ui.presentation() else "expanded",
 )
 
 navigation = st.navigation(ui.register_pages())

@@ -6,9 +6,12 @@ import streamlit as st
 from recsys import ui
 from recsys.errors import DataFormatError, RecsysError, WeightsUnavailable
 from recsys.eval import groups as group_eval
+from recsys.eval import headline
 from recsys.faces import pipeline
 from recsys.models import groups
 from recsys.viz import audience as viz
+from recsys.viz import takeaways
+from recsys.viz.embedding import cluster_names
 
 EVAL_N, EVAL_SEED, EVAL_TEST_FRACTION = 10, 0, 0.2  # the CLI's defaults: identical numbers
 
@@ -36,10 +39,24 @@ def recommender(token: str, _dataset):
 
 @st.cache_data(show_spinner="Evaluating the group recommender on a held-out split…", max_entries=4)
 def evaluation(token: str, _dataset, _clusters):
-    # Genre clusters depend on genres only, so the fitted ones are reused: same numbers as the CLI.
-    return group_eval.evaluate_groups(
-        _dataset, n=EVAL_N, test_fraction=EVAL_TEST_FRACTION, seed=EVAL_SEED, clusters=_clusters
+    # Genre clusters depend on genres only, so the fitted ones are reused: same numbers as the CLI;
+    # the per-user rows give each F1 its 95 % bootstrap interval.
+    def compute():
+        per_user = group_eval.evaluate_groups_per_user(
+            _dataset, n=EVAL_N, test_fraction=EVAL_TEST_FRACTION, seed=EVAL_SEED, clusters=_clusters
+        )
+        return headline.group_f1_intervals(per_user)
+
+    return ui.disk_cached(
+        group_eval.evaluate_groups_per_user,
+        {"dataset": token, "n": EVAL_N, "test_fraction": EVAL_TEST_FRACTION, "seed": EVAL_SEED},
+        compute,
     )
+
+
+def cluster_label(model, cluster: int) -> str:
+    """'cluster 3 (Horror, Thriller)': a cluster named by the genres that set it apart."""
+    return CLUSTER_NAMES.get(int(cluster), f"cluster {cluster}")
 
 
 def remembered(kind: str, data: bytes, analyse):
@@ -59,11 +76,24 @@ try:
 except RecsysError as exc:
     ui.show_error(exc, "This dataset cannot be grouped by audience")
     st.stop()
+CLUSTER_NAMES = {
+    int(c): f"cluster {int(c)} ({name.split(' · ', 1)[1]})"
+    for c, name in cluster_names(
+        model.clusters_.labels_.reindex(dataset.genres.index).fillna(-1).astype(int).to_numpy(), dataset.genres
+    ).items()
+    if int(c) >= 0
+}
 
 # ---- input ---------------------------------------------------------------------------------------
 with ui.controls("Input"):
+    sources = ["Upload image", "Upload short video", "Camera"]
+    ui.bind("audience_source", "source", "Upload image", options=sources)
     source = st.radio(
-        "Source", ["Camera", "Upload image", "Upload short video"], horizontal=True, key="audience_source"
+        "Source",
+        sources,
+        horizontal=True,
+        key="audience_source",
+        help="The camera starts only when you pick it (the browser then asks for permission).",
     )
     window = st.slider(
         "Sequence window (frames averaged)",
@@ -130,7 +160,9 @@ except (WeightsUnavailable, DataFormatError) as exc:  # a weight wheel missing o
 if error is not None:
     st.warning(str(error), icon=":material/face:")
 elif result is None:
-    st.info("Take a snapshot or upload a photo or a short clip to see the audience's recommendations.")
+    st.info(
+        "Upload a photo or a short clip (or take a snapshot with the camera) to see the audience's recommendations."
+    )
 else:
     faces = result.faces
     left, right = st.columns([3, 2])
@@ -194,7 +226,7 @@ else:
     group = f"{rec.age_band or 'all ages'} · {rec.gender or 'all genders'}"
     st.subheader(f"Top-10 for group {group}" + (f" · {emotion}" if emotion else ""))
     st.caption(
-        f"{rec.n_members} users in the group; favoured genre cluster {rec.favoured_cluster}."
+        f"{rec.n_members} users in the group; favoured genre cluster: {cluster_label(model, rec.favoured_cluster)}."
         + (" The face's own group was too small, so it was widened." if rec.widened else "")
     )
     ui.poster_cards(
@@ -216,7 +248,7 @@ with left:
     )
 with right:
     ui.show_figure(
-        viz.cluster_composition_figure(model.clusters_.composition(dataset.genres)),
+        viz.cluster_composition_figure(model.clusters_.composition(dataset.genres), CLUSTER_NAMES),
         "audience_clusters",
         key="audience_clusters",
     )
@@ -229,6 +261,21 @@ st.caption(
     "filter, showing what the genre-cluster step adds or costs."
 )
 table = evaluation(token, dataset, model.clusters_)
+ui.bind("audience_facet", "facet", "age band", options=["age band", "gender"])
 facet = st.radio("Break down by", ["age band", "gender"], horizontal=True, key="audience_facet")
-ui.show_figure(viz.evaluation_bars(table, facet), "audience_evaluation", key="audience_eval_bars")
+protocol = f"per-user {EVAL_TEST_FRACTION:.0%} holdout, seed {EVAL_SEED}, N = {EVAL_N}"
+overall = table[table["facet"] == "all"].set_index("method")
+cols = st.columns(len(overall))
+for column, (method, row) in zip(cols, overall.iterrows()):
+    column.metric(
+        f"F1@{EVAL_N} · {method}",
+        f"{row['f1']:.4f}",
+        help=f"95 % bootstrap interval over users [{row['f1_low']:.4f}, {row['f1_high']:.4f}]",
+    )
+    column.caption(f"95 % interval [{row['f1_low']:.4f}, {row['f1_high']:.4f}], n = {int(row['n_users']):,} users")
+ui.show_figure(viz.evaluation_bars(table, facet), "audience_evaluation", key="audience_eval_bars", protocol=protocol)
 ui.show_table(table.round(4), "audience_evaluation", key="audience_eval_table", hide_index=True)
+sentence = takeaways.audience_takeaway(table, group_eval.METHOD_GROUP, group_eval.METHOD_POPULAR, EVAL_N)
+if sentence.startswith("The reproduced method loses"):
+    st.warning(sentence, icon=":material/trending_down:")
+ui.takeaway(sentence)

@@ -6,6 +6,7 @@ import streamlit as st
 from recsys import ui
 from recsys.errors import RecsysError
 from recsys.viz import data as viz
+from recsys.viz import takeaways
 
 dataset = ui.current_dataset()
 ui.page_header(
@@ -38,8 +39,10 @@ metrics[3].metric("Sparsity", f"{100 * summary['sparsity']:.2f} %")
 metrics[4].metric("Items with poster", f"{summary['items_with_poster']:,}")
 
 with ui.controls():
-    log_x = st.toggle("Logarithmic activity axis", value=True, key="data_log_x")
-    n_posters = st.slider("Sample posters", 0, 20, 10, key="data_n_posters")
+    ui.bind("data_log_x", "log", True)
+    log_x = st.toggle("Logarithmic activity axis", key="data_log_x")
+    ui.bind("data_n_posters", "posters", 10, cast=int)
+    n_posters = st.slider("Sample posters", 0, 20, key="data_n_posters")
 
 left, right = st.columns(2)
 with left:
@@ -54,6 +57,7 @@ with right:
 ui.show_figure(viz.genre_bars(genre_counts), "items_per_genre", key="data_genres")
 
 st.subheader("Summary")
+st.caption(takeaways.data_takeaway(summary, activity, dataset.name))
 ui.show_table(coverage, "media_coverage", key="data_cov_table", hide_index=True)
 ui.csv_download(pd.DataFrame([summary]), "dataset_summary", key="data_summary", label="Download summary (CSV)")
 

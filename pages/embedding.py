@@ -1,35 +1,75 @@
-"""Embedding map: PCA/UMAP of item features, colour by any item column, poster sprites, selection gallery."""
+"""Embedding map: a projector for item features: PCA/UMAP, genre colours, hover posters, click → neighbours."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from recsys import ui
+from recsys.eval import neighbours
+from recsys.ui.hover import hover_panel
 from recsys.viz import embedding as viz
-from recsys.viz import projection
+from recsys.viz import gallery, projection, takeaways
 
 dataset = ui.current_dataset()
 ui.page_header(
     "Embedding map",
-    "Items placed by a 2-D/3-D projection of their features, coloured by any item property; select points with "
-    "the lasso or box to see their posters and export their IDs. Trailer features also show per-window trajectories.",
+    "Every movie placed by a 2-D projection of its features, coloured by genre, year, rating or cluster. Hover a "
+    "point to see its poster, click it (or search a title) for its nearest posters in the full feature space, "
+    "drag a lasso or box for a gallery of the selection and a CSV of their IDs.",
     paper="Lehmann, VT2 (PCA of sequence embeddings, trajectories per movie)",
     dataset=dataset,
 )
 token = ui.dataset_token(dataset)
 options = ui.representation_options(dataset)
 labels = list(options)
+HOVER_THUMBNAILS = 2000  # posters sent to the browser for the hover panel (the most-rated items)
+PAGE_SIZE = 12
+NEIGHBOURS = 10
 
 
-@st.cache_data(show_spinner="Projecting…", max_entries=32)
-def coordinates(token: str, source: str, method: str, dims: int) -> pd.DataFrame:
-    """Projected coordinates + item table; keyed by strings so a redraw never recomputes."""
+@st.cache_data(show_spinner=False, max_entries=32)
+def coordinates(token: str, source: str, method: str) -> tuple[pd.DataFrame, dict]:
+    """Projected coordinates + item table and the projection's info (PCA's explained variance);
+    on disk by matrix content, so a rerun or a restarted server never recomputes a UMAP."""
     features = ui.load_representation(token, source, dataset)
-    coords = projection.project_cached(features.matrix, method, dims)
+    if method == "umap" and not projection.cached_projection_exists(features.matrix, "umap", 2):
+        minutes = max(1, round(len(features) / 15000 * 2))
+        with st.status(
+            f"UMAP of {len(features):,} items: about {minutes} min on a laptop CPU, once (then kept on disk)…",
+            expanded=False,
+        ):
+            coords, info = projection.project_cached(features.matrix, method, 2, return_info=True)
+    else:
+        coords, info = projection.project_cached(features.matrix, method, 2, return_info=True)
     table = viz.item_table(dataset, features.item_ids)
-    for axis, name in enumerate("xyz"[:dims]):
-        table[name] = coords[:, axis]
-    return table
+    table["x"], table["y"] = coords[:, 0], coords[:, 1]
+    return table, info
+
+
+@st.cache_data(show_spinner="Clustering items in the full feature space…", max_entries=16)
+def clusters(token: str, source: str, k: int) -> pd.Series:
+    features = ui.load_representation(token, source, dataset)
+    labels_ = ui.disk_cached(
+        viz.item_clusters, {"dataset": token, "source": source, "k": k}, lambda: viz.item_clusters(features.matrix, k)
+    )
+    names = viz.cluster_names(labels_, dataset.genres.loc[features.item_ids])
+    return pd.Series([names[c] for c in labels_], index=features.item_ids, name="cluster")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def hover_thumbnails(token: str, ids: tuple) -> dict:
+    paths = {i: dataset.posters.get(i) for i in ids if dataset.posters.get(i)}
+    if not paths:
+        return {}
+
+    def compute():
+        progress = ui.StreamlitProgress(f"Preparing {len(paths):,} poster thumbnails for the hover panel (once)…")
+        try:
+            return gallery.thumbnail_pack(paths, height=96, progress=progress)
+        finally:
+            progress.empty()
+
+    return ui.disk_cached(gallery.thumbnail_pack, {"dataset": token, "ids": ids, "height": 96}, compute)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -37,46 +77,125 @@ def sprite_thumbnails(token: str, item_ids: tuple) -> dict:
     return {i: ui.thumbnail_data_uri(dataset.posters.get(i), 48) for i in item_ids}
 
 
-table_for_options = viz.item_table(dataset, dataset.items.index[:1])
-colour_choices = viz.colour_options(table_for_options, dataset.genre_names)
-with ui.controls():
-    c1, c2, c3, c4 = st.columns([3, 1, 1, 2])
-    label = c1.selectbox("Item features", labels, key="emb_features")
-    method = c2.radio("Projection", ["pca", "umap"], format_func=str.upper, horizontal=True, key="emb_method")
-    dims = c3.radio("Dimensions", [2, 3], horizontal=True, key="emb_dims")
-    colour_by = c4.selectbox("Colour by", colour_choices, index=colour_choices.index("mean_rating"), key="emb_colour")
-    c5, c6 = st.columns(2)
-    sprites = c5.toggle("Poster sprites on the map (2-D)", value=False, key="emb_sprites")
-    marker_size = c6.slider("Point size", 2, 14, 6, key="emb_size")
+def on_map_select():
+    """A click on one point (a selection of one) makes it the focus: its gallery and the URL's item."""
+    event = st.session_state.get("emb_map")
+    ids = viz.selected_item_ids(getattr(event, "selection", None) if event is not None else None)
+    if len(ids) == 1:
+        st.session_state["emb_find"] = ids[0]
 
-table = coordinates(token, options[label], method, int(dims))
+
+cnn = [label for label in labels if ui.is_cnn(options[label])]
+default_features = cnn[0] if cnn else labels[0]
+tokens = {label: spec for label, spec in options.items()}
+with ui.controls():
+    c1, c2, c3, c4 = st.columns([3, 1, 2, 1])
+    ui.bind("emb_features", "rep", default_features, options=labels, tokens=tokens)
+    label = c1.selectbox("Item features", labels, key="emb_features")
+    ui.bind("emb_method", "proj", "pca", options=["pca", "umap"])
+    method = c2.radio("Projection", ["pca", "umap"], format_func=str.upper, horizontal=True, key="emb_method")
+    colour_choices = viz.colour_options()
+    ui.bind("emb_colour", "colour", "genre", options=colour_choices)
+    colour_by = c3.selectbox("Colour by", colour_choices, key="emb_colour")
+    ui.bind("emb_size", "size", 7, cast=int, url=False)
+    marker_size = c4.slider("Point size", 3, 16, key="emb_size")
+
+ui.standin_banner(dataset, label, is_cnn=ui.is_cnn(options[label]), key="emb", reset=(("emb_features", "rep"),))
+source = options[label]
+table, info = coordinates(token, source, method)
+if colour_by == "cluster":
+    table = table.assign(cluster=clusters(token, source, 12).reindex(table["item_id"]).to_numpy())
+
+titles = table.set_index("item_id")["title"]
+find_options = [None] + table.sort_values("title")["item_id"].tolist()
+c5, c6 = st.columns([3, 2])
+ui.bind("emb_find", "item", None, options=find_options, cast=int)
+focus = c5.selectbox(
+    "Find a movie (type to search by title)",
+    find_options,
+    key="emb_find",
+    format_func=lambda i: "—" if i is None else titles.get(i, str(i)),
+    help="Highlights it on the map and shows its nearest posters; clicking a point does the same.",
+)
+sprites = c6.toggle("Poster sprites on the map", key="emb_sprites", help="Up to 120 thumbnails, evenly spread.")
+
 colour, continuous = viz.colour_values(table, dataset, colour_by)
+axis = viz.axis_titles(method, info.get("explained"))
 fig = viz.embedding_scatter(
     table,
     colour,
     continuous,
-    dims=int(dims),
+    title=f"{label} — {method.upper()} of {len(table):,} items",
     marker_size=marker_size,
-    title=f"{label} — {method.upper()} ({len(table):,} items)",
+    axis_labels=axis,
+    height=860 if ui.presentation() else viz.MAP_HEIGHT,
 )
-if sprites and dims == 2:
+if focus is not None:
+    viz.add_highlight(fig, table, focus)
+if sprites:
     shown = table["item_id"].iloc[np.linspace(0, len(table) - 1, min(120, len(table))).astype(int)]
     drawn = viz.add_sprites(fig, table, sprite_thumbnails(token, tuple(int(i) for i in shown)))
-    st.caption(f"{drawn} poster sprites drawn (evenly spread sample).")
-event = ui.show_figure(
-    fig, f"embedding_{method}_{dims}d", key="emb_map", on_select="rerun", selection_mode=("points", "box", "lasso")
-)
+    st.caption(f"{drawn} poster sprites drawn (an evenly spread sample).")
 
+popular = table.sort_values("n_ratings", ascending=False)["item_id"].head(HOVER_THUMBNAILS)
+ids_for_hover = tuple(sorted(int(i) for i in popular))
+thumbs = hover_thumbnails(token, ids_for_hover)
+map_col, panel_col = st.columns([4, 1])
+with map_col:
+    with st.container(key="emb_map_box"):
+        event = ui.show_figure(
+            fig,
+            f"embedding_{method}",
+            key="emb_map",
+            on_select=on_map_select,
+            selection_mode=("points", "box", "lasso"),
+            protocol=f"{method.upper()} of {label}",
+        )
+with panel_col:
+    note = (
+        f"thumbnails for the {HOVER_THUMBNAILS:,} most-rated items only"
+        if len(table) > HOVER_THUMBNAILS
+        else "no poster for this item"
+    )
+    hover_panel("emb_map_box", thumbs, note=note)
+    if len(table) > HOVER_THUMBNAILS:
+        st.caption(f"Hover posters: the {HOVER_THUMBNAILS:,} most-rated of {len(table):,} items (kept light).")
+
+# ---- the focus: a clicked point or a searched title ----------------------------------------------
+if focus is not None:
+    features = ui.load_representation(token, source, dataset)
+    st.subheader(f"Nearest posters of {titles.get(focus, focus)} (full feature space, Euclidean)")
+    try:
+        found = neighbours.nearest_items(features, focus, n=NEIGHBOURS)
+    except KeyError as exc:
+        st.warning(f"{exc.args[0]}.")
+    else:
+        names = dataset.genres.columns
+        query_genres = set(names[dataset.genres.loc[focus].to_numpy().astype(bool)])
+        captions = []
+        for item_id in found["item_id"]:
+            shared = query_genres & set(names[dataset.genres.loc[item_id].to_numpy().astype(bool)])
+            captions.append(("✓ " if shared else "✗ ") + str(dataset.items.loc[item_id, "title"]))
+        ui.poster_cards(dataset, [focus] + found["item_id"].tolist(), ["query: " + titles.get(focus, "")] + captions, 6)
+        st.caption("✓ shares at least one genre with the query, ✗ shares none.")
+
+# ---- a lasso or box selection: gallery (all of it, paged) and CSV ----------------------------------
 selected = viz.selected_item_ids(event.selection if event is not None and getattr(event, "selection", None) else None)
-if selected:
-    st.subheader(f"{len(selected)} selected items")
+if len(selected) > 1:
     chosen = table[table["item_id"].isin(selected)][["item_id", "title", "year", "genres", "mean_rating", "n_ratings"]]
-    ui.poster_cards(dataset, selected[:20], columns=10)
+    chosen = chosen.set_index("item_id").loc[selected].reset_index()
+    pages = max(1, -(-len(selected) // PAGE_SIZE))
+    head, pager = st.columns([3, 1])
+    head.subheader(f"{len(selected):,} selected items")
+    page = pager.number_input(f"Page (of {pages})", 1, pages, 1, key="emb_gallery_page") if pages > 1 else 1
+    start = (int(page) - 1) * PAGE_SIZE
+    ui.poster_cards(dataset, selected[start : start + PAGE_SIZE], columns=6)
     ui.show_table(chosen, "selected_items", key="emb_selected", hide_index=True)
-else:
-    st.caption("Tip: drag a lasso or box on the map to see those posters here and export their IDs.")
+elif focus is None:
+    st.caption("Tip: hover for posters, click a point for its neighbours, drag a lasso or box for a gallery.")
 
-trailer_sources = {k: v for k, v in options.items() if k.startswith("trailer")}
+# ---- trailer trajectories ------------------------------------------------------------------------
+trailer_sources = {k: v for k, v in options.items() if v.startswith("trailer")}
 if trailer_sources:
     st.subheader("Trailer trajectories")
     st.caption("Each trailer as a path through the PCA plane of its sliding-window embeddings (start ● → end ▲).")
@@ -109,4 +228,8 @@ if trailer_sources:
                     for k in keep
                 ]
             )
-            ui.show_figure(viz.trajectory_figure(frame), "trailer_trajectories", key="emb_traj")
+            ui.show_figure(
+                viz.trajectory_figure(frame), "trailer_trajectories", key="emb_traj", protocol=f"PCA of {trailer_label}"
+            )
+
+ui.takeaway(takeaways.embedding_takeaway(label, method, info.get("explained"), len(table)))

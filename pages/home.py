@@ -3,6 +3,7 @@
 import streamlit as st
 
 from recsys import config, ui
+from recsys.errors import RecsysError
 
 st.title("Do CNN features of posters and trailers improve recommendations?")
 st.markdown(
@@ -21,6 +22,57 @@ if dataset_name == ui.DEMO_DATASET:
         "offline; switch to a MovieLens dataset in the sidebar once you have one.",
         icon=":material/science:",
     )
+
+st.header("Start here")
+dataset = ui.current_dataset()
+options = ui.representation_options(dataset, media=("posters",), baselines=False, genres=False)
+has_cnn = any(ui.is_cnn(spec) for spec in options.values())
+n_posters = len(dataset.items_with_poster())
+STEPS = (
+    (
+        "pages/extract.py",
+        "Extract features",
+        ":material/memory:",
+        "EfficientNet-Lite0 over every poster (offline weights; "
+        f"{ui.quick_extraction_estimate(n_posters)} on a laptop CPU, once)" + (" — **done**" if has_cnn else ""),
+    ),
+    (
+        "pages/neighbours.py",
+        "Poster neighbours",
+        ":material/image_search:",
+        "do CNN features find movies of the same genre? (Star Wars and its nearest posters)",
+    ),
+    (
+        "pages/rating.py",
+        "Rating prediction",
+        ":material/show_chart:",
+        "do posters predict ratings better than genres or ratings alone? (RMSE vs K, 95 % intervals)",
+    ),
+    ("pages/fusion.py", "Fusion", ":material/merge:", "does blending content into CF help, also for cold-start items?"),
+    ("pages/recommend.py", "Recommend", ":material/recommend:", "top-5 lists of CF, posters and a mix for one user"),
+)
+for number, (path, title, icon, what) in enumerate(STEPS, start=1):
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    with left:
+        st.page_link(path, label=f"{number} · {title}", icon=icon, query_params={"dataset": dataset.name})
+    right.markdown(what)
+if not has_cnn and n_posters and not ui.presentation():
+    if st.button(
+        f"Do step 1 now: extract lite0 posters ({ui.quick_extraction_estimate(n_posters)} on a laptop CPU)",
+        key="home_extract",
+        icon=":material/play_arrow:",
+        type="primary",
+    ):
+        progress = ui.StreamlitProgress(f"Extracting {n_posters:,} posters with EfficientNet-Lite0…")
+        try:
+            result = ui.extract_quick_posters(dataset, progress)
+        except RecsysError as exc:
+            progress.empty()
+            ui.show_error(exc, "Extraction stopped")
+        else:
+            progress.empty()
+            ui.cached_feature_entries.clear()
+            st.success(f"{len(result.features):,} posters extracted: go on with step 2.")
 
 st.header("Pages")
 st.table(ui.pages_table())

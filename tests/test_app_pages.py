@@ -120,7 +120,13 @@ def test_presentation_mode_enlarges_fonts_and_hides_controls_and_exports(empty_d
     assert not app.exception
     controls = [e for e in app.expander if e.proto.label == "Controls"]
     assert controls and not controls[0].proto.expanded
-    assert charts(app)[0]["layout"]["font"]["size"] == ui.PRESENTATION_FONT_SIZE
+    figure = charts(app)[0]
+    assert figure["layout"]["font"]["size"] == ui.PRESENTATION_FONT_SIZE
+    # projector sizes: tick labels >= 18 px, titles larger, on every axis of every chart
+    for figure in charts(app):
+        for axis in [k for k in figure["layout"] if k.startswith(("xaxis", "yaxis"))]:
+            assert figure["layout"][axis]["tickfont"]["size"] >= 18
+        assert figure["layout"]["title"]["font"]["size"] > ui.PRESENTATION_FONT_SIZE
     assert download_labels(app) == []
 
 
@@ -142,12 +148,17 @@ def test_data_page_counts_match_the_dataset(empty_data_dir, demo):
     users = [f for f in charts(app) if f["layout"]["title"]["text"].startswith("Ratings per user")][0]
     assert users["layout"]["xaxis"]["type"] == "linear"
     assert "Download table (CSV)" in download_labels(app)
-    # exports from the demo say so: a mark inside every figure, the dataset name in file names
-    assert all(any(a["text"] == ui.SYNTHETIC_MARK for a in f["layout"].get("annotations", [])) for f in charts(app))
-    assert (
-        json.loads(app.get("plotly_chart")[0].proto.config)["toImageButtonOptions"]["filename"]
-        == "demo-rating_histogram"
-    )
+    # exports say where they come from: a subtitle with dataset, date and (demo) the synthetic
+    # mark inside every figure, the dataset name in file names, a fixed PNG size so legends never clip
+    import datetime
+
+    for figure in charts(app):
+        subtitle = figure["layout"]["title"]["subtitle"]["text"]
+        assert subtitle.startswith("demo") and datetime.date.today().isoformat() in subtitle
+        assert ui.SYNTHETIC_MARK in subtitle
+    config = json.loads(app.get("plotly_chart")[0].proto.config)["toImageButtonOptions"]
+    assert config["filename"] == "demo-rating_histogram" and config["width"] >= 1200 and config["height"] >= 700
+    assert any("median user rated" in c.value for c in app.caption)  # the page's takeaway line
     # MovieLens is absent from this data directory: the page offers each archive for download
     offered = [b.key for b in app.button if b.key and b.key.startswith("data_dl_")]
     assert "data_dl_ml-100k" in offered and "data_dl_demo" not in offered
@@ -192,6 +203,11 @@ def test_poster_neighbours_page_measures_genre_precision(empty_data_dir, demo, d
     app = open_page(empty_data_dir, "neighbours")
     left = app.selectbox(key="nb_left").value
     assert left == f"poster · tf_efficientnet_lite0 ({CNN_ITEMS} items)"
+    # opens on a well-known movie: the most-rated one with a poster, mirrored in the URL
+    counts = demo.ratings["item_id"].value_counts()
+    well_known = int(counts[counts.index.isin(demo.items_with_poster())].index[0])
+    assert app.selectbox(key="nb_movie").value == well_known and app.query_params["item"] == str(well_known)
+    assert any("✓" in c.value and "✗" in c.value for c in app.caption)  # ✓/✗ explained
     assert app.selectbox(key="nb_right").value == "poster · raw pixels"
     expected = genre_precision_at_n(demo_cnn.features, demo.genres, n=5, metric="euclidean")
     assert metric_value(app, "genre precision@5") == f"{expected['genre_precision']:.3f}"
@@ -213,31 +229,57 @@ def test_poster_neighbours_page_measures_genre_precision(empty_data_dir, demo, d
     table = app.dataframe[0].value
     assert list(table["n"]) == [3, 3] and set(table["metric"]) == {"cosine"}
     assert table["genre_precision"].between(0, 1).all()
+    assert ((table["low"] <= table["genre_precision"]) & (table["genre_precision"] <= table["high"])).all()
     curve = charts(app)[0]
-    assert [t["name"] for t in curve["data"]] == [left, "poster · raw pixels"]
-    assert len(values(curve["data"][0]["y"])) == 20
+    lines = [t for t in curve["data"] if t.get("mode") == "lines+markers"]
+    assert [t["name"] for t in lines] == [left, "poster · raw pixels"]
+    assert len(values(lines[0]["y"])) == 20
+    assert app.query_params["metric"] == "cosine" and app.query_params["n"] == "3"
+    assert [s.value for s in app.success if s.value.startswith("**Takeaway.**")]
 
 
-def test_embedding_page_colours_dims_and_selection_table(empty_data_dir, demo, demo_cnn):
+def test_embedding_page_colours_highlight_and_hover_panel(empty_data_dir, demo, demo_cnn):
     app = open_page(empty_data_dir, "embedding")
     assert app.selectbox(key="emb_features").value == f"poster · tf_efficientnet_lite0 ({CNN_ITEMS} items)"
     figure = charts(app)[0]
-    assert figure["data"][0]["type"] in ("scatter", "scattergl")
+    assert {t["type"] for t in figure["data"]} == {"scatter"}  # SVG below 5,000 points (hover without WebGL)
     assert sum(len(values(t["x"])) for t in figure["data"]) == len(demo_cnn.features)
-    assert "coloraxis" in figure["layout"]  # mean rating: continuous colour scale with a colour bar
-    app.selectbox(key="emb_colour").set_value("first genre").run()
+    # genre by default: one trace and legend entry per genre, distinct colours, equal axes, PCA variance
+    assert app.selectbox(key="emb_colour").value == "genre"
+    colours = [t["marker"]["color"] for t in figure["data"]]
+    assert len(figure["data"]) > 1 and len(set(colours)) == len(colours)
+    assert figure["layout"]["yaxis"]["scaleanchor"] == "x" and figure["layout"]["height"] >= 700
+    assert "% of variance" in figure["layout"]["xaxis"]["title"]["text"]
+    assert app.selectbox(key="emb_colour").options == ["genre", "year", "mean rating", "rating count", "cluster"]
+    app.selectbox(key="emb_colour").set_value("mean rating").run()
     figure = charts(app)[0]
-    assert len(figure["data"]) > 1  # one trace (and legend entry) per genre
-    assert not figure["layout"].get("coloraxis", {}).get("colorscale")
+    assert len(figure["data"]) == 1 and figure["data"][0]["marker"]["showscale"]
+    app.selectbox(key="emb_colour").set_value("cluster").run()
+    assert all(t["name"].startswith("c") and "·" in t["name"] for t in charts(app)[0]["data"])
+    # a title search highlights the movie, shows its nearest posters and goes into the URL
+    target = int(demo_cnn.features.item_ids[3])
+    app.selectbox(key="emb_find").set_value(target).run()
+    assert not app.exception, app.exception
+    figure = charts(app)[0]
+    assert figure["data"][-1]["marker"]["symbol"] == "star"
+    assert int(values(figure["data"][-1]["customdata"]).ravel()[0]) == target
+    assert app.query_params["item"] == str(target)
+    assert any(h.value.startswith(f"Nearest posters of {demo.items.loc[target, 'title']}") for h in app.subheader)
+    # the hover panel is on the page with a thumbnail per poster it may show
+    panels = app.get("bidi_component")
+    assert panels, "the hover panel element is missing"
+    assert not any(t["type"] == "scatter3d" for t in figure["data"])  # the 3-D view was dropped
+    assert [s.value for s in app.success if "PCA axes keep" in s.value]
+
+
+def test_embedding_page_sprites_are_capped(empty_data_dir, demo, demo_cnn):
+    app = open_page(empty_data_dir, "embedding")
     app.selectbox(key="emb_features").set_value(ui.GENRE_REPRESENTATION).run()
-    app.radio(key="emb_dims").set_value(3).run()
-    figure = charts(app)[0]
-    assert {t["type"] for t in figure["data"]} == {"scatter3d"}
-    assert sum(len(values(t["x"])) for t in figure["data"]) == demo.n_items
-    app.radio(key="emb_dims").set_value(2).run()
     app.toggle(key="emb_sprites").set_value(True).run()
     assert not app.exception
-    images = charts(app)[0]["layout"].get("images", [])
+    figure = charts(app)[0]
+    assert sum(len(values(t["x"])) for t in figure["data"]) == demo.n_items
+    images = figure["layout"].get("images", [])
     assert 0 < len(images) <= 120 and images[0]["source"].startswith("data:image/jpeg;base64,")
 
 
@@ -319,23 +361,36 @@ def test_fusion_page_bands_best_weight_and_gain(empty_data_dir, demo):
 
 
 def test_recommend_page_lists_models_side_by_side_and_scores_them(empty_data_dir, demo):
+    from recsys.eval import topn_study
+
     app = open_page(empty_data_dir, "recommend")
     metrics = app.dataframe[0].value
     assert list(metrics["model"]) == ["CF on ratings (α = 1)", "hybrid (α = 0.5)", "poster taste only (α = 0)"]
     assert (metrics["list length"] == 5).all()
+    # the default user has enough liked held-out movies for precision@N to be read
+    _, test = topn_study.per_user_split(demo.ratings, seed=0, dataset_name=demo.name)
+    user = app.selectbox(key="rec_user").value
+    liked = int(((test["user_id"] == user) & (test["rating"] >= topn_study.LIKED_THRESHOLD)).sum())
+    assert liked >= 10 and (metrics["liked held-out (n)"] == liked).all()
+    history = [c for image in app.get("image") for c in image.captions if c.startswith(("★", "☆"))]
+    assert history and all("★" in c for c in history)  # the history shows star ratings
     assert metrics["precision@N"].between(0, 1).all() and metrics["genre diversity"].between(1, 12).all()
     app.number_input(key="rec_n").set_value(3).run()
     app.multiselect(key="rec_models").set_value(["CF on ratings (α = 1)"]).run()
     metrics = app.dataframe[0].value
     assert list(metrics["model"]) == ["CF on ratings (α = 1)"] and (metrics["list length"] <= 3).all()
-    # a new user who rates one poster gets a list too
+    # a new user who rates one poster (five stars) gets a list too; a title search adds movies to rate
     app.selectbox(key="rec_user").set_value("build my own profile").run()
-    sliders = [s for s in app.select_slider if s.key and s.key.startswith("rec_rate_")]
-    assert len(sliders) == 10
-    sliders[0].set_value(5).run()
+    stars = [f for f in app.feedback if f.key and f.key.startswith("rec_rate_")]
+    assert len(stars) == 10
+    searched = int(demo.items.index[-1])
+    app.multiselect(key="rec_profile_search").set_value([searched]).run()
+    assert f"rec_rate_{searched}" in [f.key for f in app.feedback]
+    app.feedback(key=f"rec_rate_{searched}").set_value(4).run()
     assert not app.exception, app.exception
     metrics = app.dataframe[0].value
     assert (metrics["list length"] > 0).all() and "precision@N" not in metrics.columns
+    assert app.query_params["user"] == "new"
 
 
 def test_progress_adapter_drives_a_streamlit_progress_bar():

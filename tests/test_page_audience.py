@@ -41,12 +41,29 @@ def test_page_shows_model_and_the_cli_evaluation_numbers(page, shared_data_dir):
     from recsys.eval.groups import evaluate_groups
 
     assert "Balfaqih" in " ".join(c.value for c in page.caption)
-    assert any("Take a snapshot" in i.value for i in page.info)
+    assert any("Upload a photo" in i.value for i in page.info)
+    assert page.radio(key="audience_source").value == "Upload image"  # upload first; the camera on request
     shown = page.dataframe[-1].value
     expected = evaluate_groups(
         load_dataset("ml-100k", data_dir=shared_data_dir), n=10, test_fraction=0.2, seed=0
     ).round(4)
-    assert shown.reset_index(drop=True).equals(expected.reset_index(drop=True))
+    assert shown[expected.columns].reset_index(drop=True).equals(expected.reset_index(drop=True))
+    # every F1 has its 95 % interval around it, and the overall F1s are headline metrics with n
+    assert (shown["f1_low"] <= shown["f1"] + 1e-4).all() and (shown["f1"] <= shown["f1_high"] + 1e-4).all()
+    assert any(m.label.startswith("F1@10 · group recommender") for m in page.metric)
+    # clusters are named by their genres, and the takeaway says plainly how the method compares
+    import json
+    import re
+
+    heatmap = [
+        json.loads(c.proto.spec)
+        for c in page.get("plotly_chart")
+        if "Cluster composition" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+    ][0]
+    rows = heatmap["data"][0]["y"]
+    assert rows and all(re.fullmatch(r"cluster \d+ \([^)]+\) · \d+ movies", label) for label in rows), rows
+    verdict = [s.value for s in page.success if s.value.startswith("**Takeaway.**")]
+    assert verdict and "baseline" in verdict[0]
 
 
 def test_uploaded_photo_gives_faces_and_a_top_10(page):

@@ -56,6 +56,26 @@ def evaluate_groups(
     check_count(n, "n (list length)")
     check_fraction(test_fraction, "test_fraction", inclusive=(False, False))
     check_positive(like_threshold, "like_threshold")
+    return summarise(
+        evaluate_groups_per_user(dataset, n, test_fraction, seed, like_threshold, recommender, progress, clusters)
+    )
+
+
+def evaluate_groups_per_user(
+    dataset: Dataset,
+    n: int = 10,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    like_threshold: float = 4.0,
+    recommender: GroupRecommender | None = None,
+    progress: Progress | None = None,
+    clusters: GenreClusters | None = None,
+) -> pd.DataFrame:
+    """The per-user rows behind :func:`evaluate_groups` (same arguments): user_id, precision, recall,
+    age_band, gender, method; ``summarise`` of it is the table, and it gives the intervals."""
+    check_count(n, "n (list length)")
+    check_fraction(test_fraction, "test_fraction", inclusive=(False, False))
+    check_positive(like_threshold, "like_threshold")
     with _single_threaded():
         return _evaluate_groups(dataset, n, test_fraction, seed, like_threshold, recommender, progress, clusters)
 
@@ -93,7 +113,7 @@ def _evaluate_groups(dataset, n, test_fraction, seed, like_threshold, recommende
     progress(len(METHODS), len(METHODS), "done")
     per_user = pd.concat(frames, ignore_index=True)
     logger.info("group evaluation: %d users with liked held-out movies, %d methods", len(groups), len(METHODS))
-    return summarise(per_user)
+    return per_user
 
 
 def summarise(per_user: pd.DataFrame) -> pd.DataFrame:

@@ -383,3 +383,34 @@ def unpaired_difference(a: Estimate, b: Estimate) -> Estimate:
     diff = a.value - b.value
     half = Z95 * math.sqrt(se_a**2 + se_b**2)
     return Estimate(diff, diff - half, diff + half, min(a.n, b.n))
+
+
+# ---- group F1 (Audience) -------------------------------------------------------------------------
+def group_f1_intervals(per_user: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The group evaluation's table (``recsys.eval.groups.summarise``) with a 95 % bootstrap interval
+    of each F1 (users resampled; F1 = harmonic mean of the mean precision and mean recall, the
+    paper's formula): columns f1_low, f1_high added."""
+    from recsys.eval.groups import summarise
+
+    table = summarise(per_user)
+    rng = np.random.default_rng(seed)
+    lows, highs = [], []
+    for row in table.itertuples():
+        part = per_user[per_user["method"] == row.method]
+        if row.facet == "age band":
+            part = part[part["age_band"] == row.group]
+        elif row.facet == "gender":
+            part = part[part["gender"] == row.group]
+        p = part["precision"].to_numpy(dtype=np.float64)
+        r = part["recall"].to_numpy(dtype=np.float64)
+        if len(p) < 2:
+            lows.append(np.nan)
+            highs.append(np.nan)
+            continue
+        draws = rng.integers(0, len(p), size=(n_boot, len(p)))
+        mp, mr = p[draws].mean(axis=1), r[draws].mean(axis=1)
+        f1 = np.divide(2 * mp * mr, mp + mr, out=np.zeros_like(mp), where=(mp + mr) > 0)
+        lows.append(float(np.quantile(f1, 0.025)))
+        highs.append(float(np.quantile(f1, 0.975)))
+    table["f1_low"], table["f1_high"] = lows, highs
+    return table

@@ -16,7 +16,12 @@ Pages use ``from recsys import ui`` and the names re-exported here; the modules 
 - ``images``: thumbnails and poster cards;
 - ``registry``: the pages and the deep-link router;
 - ``representations``: item representations a page can choose from;
-- ``cache``: experiment results kept on disk.
+- ``cache``: experiment results kept on disk;
+- ``url_state``: ``bind`` a widget key to a URL parameter (settings survive page changes and
+  travel in links);
+- ``standin``: the banner (and one-click lite0 extraction) of a page that uses a pixel baseline in
+  place of CNN features;
+- ``hover``: the poster panel that follows the mouse over a plotly map (a components-v2 element).
 """
 
 from recsys.ui.cache import disk_cache_path, disk_cached
@@ -40,8 +45,9 @@ from recsys.ui.layout import (
     presentation,
     run_page,
     show_error,
+    takeaway,
 )
-from recsys.ui.progress import StreamlitProgress
+from recsys.ui.progress import StreamlitProgress, format_seconds
 from recsys.ui.registry import PAGES, PageSpec, ensure_router, page_specs, pages_table, register_pages
 from recsys.ui.representations import (
     BASELINE_REPRESENTATIONS,
@@ -54,9 +60,11 @@ from recsys.ui.representations import (
     representation_options,
 )
 from recsys.ui.sidebar import device_name, render_sidebar, status_line, synthetic_badge
+from recsys.ui.standin import extract_quick_posters, quick_extraction_estimate, standin_banner
 from recsys.ui.state import (
     ASSETS_DIR,
     DEMO_DATASET,
+    FAVICON,
     KEY_DATA_DIR,
     KEY_DATASET,
     KEY_PRESENTATION,
@@ -64,9 +72,19 @@ from recsys.ui.state import (
     NORMAL_FONT_SIZE,
     PRESENTATION_FONT_SIZE,
 )
+from recsys.ui.url_state import bind, forget, kept
 
 __all__ = [
     "ASSETS_DIR",
+    "FAVICON",
+    "bind",
+    "extract_quick_posters",
+    "forget",
+    "format_seconds",
+    "kept",
+    "quick_extraction_estimate",
+    "standin_banner",
+    "takeaway",
     "BASELINE_REPRESENTATIONS",
     "DEMO_DATASET",
     "GENRE_REPRESENTATION",

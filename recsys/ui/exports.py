@@ -7,36 +7,31 @@ import streamlit as st
 
 from recsys.ui.data import current_dataset_name
 from recsys.ui.layout import presentation
-from recsys.ui.state import DEMO_DATASET, NORMAL_FONT_SIZE, PRESENTATION_FONT_SIZE
+from recsys.ui.state import DEMO_DATASET
+from recsys.viz import theme
 
 SYNTHETIC_MARK = "synthetic demo data"
 
 
 def _figure_config(name: str) -> dict:
     # PNG export is plotly's own modebar button (camera icon): kaleido would need a Chrome
-    # download at runtime, which an offline research machine does not have.
-    return {
-        "displaylogo": False,
-        "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2},
-    }
+    # download at runtime, which an offline research machine does not have. The PNG is laid out
+    # at a fixed 1600x900 (x2), so a legend never clips the way it does in a narrow column.
+    return theme.export_config(name)
 
 
-def styled(fig):
-    """Font size for the current mode; figures of the demo carry a "synthetic" mark into every export."""
-    size = PRESENTATION_FONT_SIZE if presentation() else NORMAL_FONT_SIZE
-    fig.update_layout(font=dict(size=size))
-    if current_dataset_name() == DEMO_DATASET and not any(a.text == SYNTHETIC_MARK for a in fig.layout.annotations):
-        fig.add_annotation(
-            text=SYNTHETIC_MARK,
-            xref="paper",
-            yref="paper",
-            x=1,
-            y=1.06,
-            xanchor="right",
-            yanchor="bottom",
-            showarrow=False,
-            font=dict(color="#c0641a", size=size - 2),
-        )
+def styled(fig, protocol: str | None = None):
+    """The dashboard's template for the current mode (projector sizes in presentation mode) and a
+    subtitle naming dataset · protocol · date; figures of the demo also say "synthetic demo data".
+    What is on screen is what every export (HTML, PNG) carries."""
+    name = current_dataset_name()
+    theme.apply(
+        fig,
+        presentation=presentation(),
+        dataset=name,
+        protocol=protocol,
+        mark=SYNTHETIC_MARK if name == DEMO_DATASET else None,
+    )
     return fig
 
 
@@ -50,14 +45,26 @@ def figure_html(fig) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
-def show_figure(fig, name: str, key: str | None = None, on_select=None, selection_mode=None, export=True):
-    """Draw a plotly figure with PNG (modebar) and HTML (button) export; returns the selection event."""
+def show_figure(
+    fig,
+    name: str,
+    key: str | None = None,
+    on_select=None,
+    selection_mode=None,
+    export=True,
+    protocol: str | None = None,
+):
+    """Draw a plotly figure with PNG (modebar) and HTML (button) export; returns the selection event.
+
+    protocol: how the numbers were obtained (e.g. "80/20 holdout, seed 0"), shown in the subtitle."""
     kwargs = {}
     if on_select is not None:
         kwargs["on_select"] = on_select
         if selection_mode is not None:
             kwargs["selection_mode"] = selection_mode
-    event = st.plotly_chart(styled(fig), config=_figure_config(export_name(name)), key=key, width="stretch", **kwargs)
+    event = st.plotly_chart(
+        styled(fig, protocol), config=_figure_config(export_name(name)), key=key, width="stretch", **kwargs
+    )
     if export and not presentation():
         st.download_button(
             "Download figure (HTML)",

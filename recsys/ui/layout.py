@@ -17,7 +17,22 @@ log = logging.getLogger(__name__)
 
 
 def presentation() -> bool:
-    return bool(st.session_state.get(KEY_PRESENTATION, False))
+    """Presentation mode: the sidebar toggle, or ``?present=1`` in a link before the toggle exists."""
+    if KEY_PRESENTATION in st.session_state:
+        return bool(st.session_state[KEY_PRESENTATION])
+    return str(st.query_params.get("present", "")).lower() in ("1", "true", "yes")
+
+
+PRESENTATION_CSS = (
+    f"html, body, .stMarkdown, .stCaption, p, li, label, [data-testid='stMetricLabel'] p "
+    f"{{ font-size: {PRESENTATION_FONT_SIZE}px !important; }}"
+    "[data-testid='stMetricValue'] { font-size: 2.6rem !important; } "
+    "h1 { font-size: 2.8rem !important; } h2, h3 { font-size: 2.0rem !important; } "
+    "[data-testid='stImageCaption'] { font-size: 1rem !important; } "
+    "[data-testid='stToolbar'], [data-testid='stDecoration'] { display: none; } "
+    # projector contrast: no light-grey captions
+    "[data-testid='stCaptionContainer'], .stCaption { color: #222 !important; } "
+)
 
 
 def apply_presentation_style() -> None:
@@ -26,13 +41,15 @@ def apply_presentation_style() -> None:
     if style.exists():
         css += style.read_text()
     if presentation():
-        css += (
-            f"html, body, .stMarkdown, .stCaption, p, li, label {{ font-size: {PRESENTATION_FONT_SIZE}px !important; }}"
-            "h1 { font-size: 2.8rem !important; } "
-            "[data-testid='stToolbar'], [data-testid='stDecoration'] { display: none; }"
-        )
+        css += PRESENTATION_CSS
     if css:
         st.html(f"<style>{css}</style>")
+
+
+def takeaway(sentence: str | None) -> None:
+    """The page's last word: one sentence computed from its numbers (recsys.viz.takeaways)."""
+    if sentence:
+        st.success(f"**Takeaway.** {sentence}", icon=":material/lightbulb:")
 
 
 def page_header(title: str, explanation: str, paper: str | None = None, dataset: Dataset | None = None) -> None:

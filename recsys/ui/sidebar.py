@@ -14,6 +14,7 @@ from recsys.errors import RecsysError
 from recsys.ui.data import cached_available_datasets, data_dir_setting, default_dataset, load_dataset_cached
 from recsys.ui.layout import apply_presentation_style, show_error
 from recsys.ui.state import ASSETS_DIR, DEMO_DATASET, KEY_DATA_DIR, KEY_DATASET, KEY_PRESENTATION, KEY_ROUTED
+from recsys.ui.url_state import bind
 
 if TYPE_CHECKING:
     from recsys.data import Dataset
@@ -55,8 +56,7 @@ def render_sidebar() -> None:
                 st.error(f"Not used: {refused}. Showing {config.data_dir()}.", icon=":material/block:")
         data_dir = data_dir_setting()
         names = cached_available_datasets(data_dir)
-        if st.session_state.get(KEY_DATASET) not in names:
-            st.session_state[KEY_DATASET] = default_dataset(data_dir, names)
+        bind(KEY_DATASET, "dataset", default_dataset(data_dir, names), options=names)
         st.selectbox(
             "Dataset",
             names,
@@ -72,7 +72,13 @@ def render_sidebar() -> None:
             st.caption(status_line(dataset))
             if dataset.synthetic:
                 synthetic_badge()
-        st.toggle("Presentation mode", key=KEY_PRESENTATION, help="Larger fonts, controls folded away.")
+        bind(KEY_PRESENTATION, "present", False, url_default=False)
+        st.toggle(
+            "Presentation mode",
+            key=KEY_PRESENTATION,
+            help="For a projector: chart text at 20 px, page text larger, controls and sidebar folded away "
+            "(the arrow at the top left brings the sidebar back). Kept in the link (present=1).",
+        )
     apply_presentation_style()
 
 

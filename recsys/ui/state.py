@@ -13,5 +13,8 @@ KEY_DATASET = "sidebar_dataset"
 KEY_PRESENTATION = "sidebar_presentation"
 KEY_ROUTED = "app_router_ran"  # set by app.py, see registry.ensure_router
 
+# Chart tick labels and page text: 13 px on a screen, 20 px in presentation mode (the bar for a
+# projector is 18 px); recsys.viz.theme uses the same numbers for its two templates.
 PRESENTATION_FONT_SIZE = 20
 NORMAL_FONT_SIZE = 13
+FAVICON = ASSETS_DIR / "favicon.png"  # a local file: a ':material/…:' page icon is fetched from Google's CDN

@@ -64,11 +64,13 @@ def elbow_figure(elbow: pd.DataFrame, chosen_k: int) -> go.Figure:
     return fig
 
 
-def cluster_composition_figure(composition: pd.DataFrame) -> go.Figure:
-    """Heatmap: share of each cluster's movies carrying each genre (cluster sizes in the labels)."""
+def cluster_composition_figure(composition: pd.DataFrame, names: dict | None = None) -> go.Figure:
+    """Heatmap: share of each cluster's movies carrying each genre; rows named by their top genres
+    (`names`: cluster -> 'cluster 3 (Horror, Thriller)') with the cluster's size."""
     sizes = composition.groupby("cluster")["n_movies"].first()
     pivot = composition.pivot(index="cluster", columns="genre", values="share")
-    pivot.index = [f"cluster {c} ({sizes[c]} movies)" for c in pivot.index]
+    names = names or {}
+    pivot.index = [f"{names.get(int(c), f'cluster {c}')} · {sizes[c]} movies" for c in pivot.index]
     fig = px.imshow(
         pivot,
         color_continuous_scale="Blues",

@@ -49,8 +49,31 @@ def best_k_table(curves: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
     return table.sort_values(f"best {metric.upper()}").reset_index(drop=True)
 
 
-def error_vs_k(curves: pd.DataFrame, metric: str = "rmse", k_range: tuple[int, int] | None = None) -> go.Figure:
-    """One line per representation (mean over folds, ±1 sd as a thin band), best K marked with a star.
+BASELINE_STYLES = {"global mean": dict(color="#6b6b6b", dash="dot"), "user mean": dict(color="#222222", dash="dash")}
+
+
+def _baseline_lines(fig: go.Figure, baselines: dict[str, float] | None) -> None:
+    """Horizontal lines for the mean baselines (labelled at the right end)."""
+    for name, value in (baselines or {}).items():
+        if value is None or not np.isfinite(value):
+            continue
+        style = BASELINE_STYLES.get(name, dict(color="#444", dash="dot"))
+        fig.add_hline(
+            y=float(value),
+            line=dict(width=2, **style),
+            annotation_text=f"{name} {value:.4f}",
+            annotation_position="top right",
+        )
+
+
+def error_vs_k(
+    curves: pd.DataFrame,
+    metric: str = "rmse",
+    k_range: tuple[int, int] | None = None,
+    baselines: dict[str, float] | None = None,
+) -> go.Figure:
+    """One line per representation (mean over folds, ±1 sd as a thin band), best K marked with a star;
+    `baselines` (e.g. {"global mean": 1.12, "user mean": 1.04}) are drawn as horizontal lines.
 
     `k_range` only crops what is drawn: the curve is computed once and re-cropped on redraw.
     """
@@ -104,6 +127,7 @@ def error_vs_k(curves: pd.DataFrame, metric: str = "rmse", k_range: tuple[int, i
                     hovertemplate=f"best for {representation}: K=%{{x}}, {metric.upper()}=%{{y:.4f}}<extra></extra>",
                 )
             )
+    _baseline_lines(fig, baselines)
     fig.update_layout(
         title=f"{metric.upper()} vs number of neighbours K (★ = best K)",
         xaxis_title="K (neighbours)",
@@ -146,7 +170,11 @@ def _band(x, low, high, colour, name) -> go.Scatter:
 
 
 def fusion_curve_figure(
-    curve: pd.DataFrame, metric: str = "rmse", subset: str | None = None, title: str | None = None
+    curve: pd.DataFrame,
+    metric: str = "rmse",
+    subset: str | None = None,
+    title: str | None = None,
+    baselines: dict[str, float] | None = None,
 ) -> go.Figure:
     """VT2's fusion figure: error vs fusion weight w of w·CF + (1−w)·content across folds.
 
@@ -189,6 +217,7 @@ def fusion_curve_figure(
                 marker=dict(symbol="star", size=16, color=MEAN_COLOUR, line=dict(color="black", width=1)),
             )
         )
+    _baseline_lines(fig, baselines)
     label = f" — {subset} items" if subset else ""
     fig.update_layout(
         title=title or f"{metric.upper()} vs fusion weight w{label} (w=1: CF only, w=0: content only)",
@@ -231,14 +260,50 @@ def fusion_summary_table(curve: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def r2_bars(table: pd.DataFrame, value: str = "r2", label: str = "representation") -> go.Figure:
-    """Bars of embedding -> mean-rating R² per representation."""
-    fig = px.bar(table, x=label, y=value, color=label, color_discrete_sequence=PALETTE, text=value)
-    fig.update_traces(texttemplate="%{text:.3f}", textposition="outside", showlegend=False)
+def r2_bars(table: pd.DataFrame, value: str = "r2_cv", label: str = "representation") -> go.Figure:
+    """Cross-validated R² per representation with its 95 % interval (error bars) and the in-sample R²
+    (what VT2 reports, an optimistic number) as a hollow marker beside it."""
+    fig = go.Figure()
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(table))]
+    error = None
+    if {"r2_cv_low", "r2_cv_high"} <= set(table.columns) and value == "r2_cv":
+        error = dict(
+            type="data",
+            symmetric=False,
+            array=(table["r2_cv_high"] - table[value]).to_numpy(),
+            arrayminus=(table[value] - table["r2_cv_low"]).to_numpy(),
+            thickness=2,
+            width=8,
+            color="#222",
+        )
+    fig.add_trace(
+        go.Bar(
+            x=table[label],
+            y=table[value],
+            marker_color=colours,
+            error_y=error,
+            text=[f"{v:.3f}" for v in table[value]],
+            textposition="outside",
+            cliponaxis=False,
+            name="cross-validated R² (95 % interval)",
+        )
+    )
+    if "r2_in_sample" in table.columns:
+        fig.add_trace(
+            go.Scatter(
+                x=table[label],
+                y=table["r2_in_sample"],
+                mode="markers",
+                marker=dict(symbol="diamond-open", size=14, color="#222", line=dict(width=2)),
+                name="in-sample R² (optimistic)",
+            )
+        )
+    fig.add_hline(y=0, line=dict(color="#444", width=1))
     fig.update_layout(
-        title="How well do item features predict an item's mean rating? (R², cross-validated)",
+        title="How much of an item's mean rating do its features explain? (ridge, strength by inner CV)",
         yaxis_title="R²",
         xaxis_title=None,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
     )
     return fig
 
@@ -249,10 +314,15 @@ def genre_precision_figure(frame: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for index, (representation, group) in enumerate(frame.groupby("representation", sort=False)):
         colour = PALETTE[index % len(PALETTE)]
+        if {"low", "high"} <= set(group.columns):
+            band = _band(group["n"].to_numpy(), group["low"].to_numpy(), group["high"].to_numpy(), colour, "")
+            band.update(opacity=0.18, showlegend=False, legendgroup=str(representation))
+            fig.add_trace(band)
         fig.add_trace(
             go.Scatter(
                 x=group["n"],
                 y=group["genre_precision"],
+                legendgroup=str(representation),
                 mode="lines+markers",
                 name=str(representation),
                 line=dict(color=colour),
@@ -263,7 +333,7 @@ def genre_precision_figure(frame: pd.DataFrame) -> go.Figure:
     if chance is not None:
         fig.add_hline(y=chance, line=dict(color="grey", dash="dot"), annotation_text=f"chance {chance:.3f}")
     fig.update_layout(
-        title="genre precision@N over all movies",
+        title="genre precision@N (band: 95 % interval over query movies)",
         xaxis_title="N neighbours",
         yaxis_title="share of neighbours sharing a genre",
         yaxis_range=[0, 1.02],

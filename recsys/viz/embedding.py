@@ -1,27 +1,64 @@
-"""Embedding maps: item scatter (2-D/3-D) coloured by any item column, sprite layer, trailer trajectories."""
+"""Embedding maps: a projector-style item scatter coloured by genre, year, rating or cluster; a
+highlight for a searched or clicked movie; a sprite layer; trailer trajectories.
+
+The map is 2-D with equal axes (a distance looks the same in every direction), drawn with WebGL
+(``scattergl``) from :data:`WEBGL_MIN_POINTS` points on (62k items stay fluid), SVG below (crisper,
+and hover works in browsers without WebGL). Every point's customdata is
+``[item_id, title, year, mean rating, n ratings, genres]``: the selection maps back through
+``customdata[0]`` and the hover panel (recsys.ui.hover) reads the rest.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
 from recsys.data.dataset import Dataset
+from recsys.errors import InvalidParameter
+from recsys.viz import theme
 
-CONTINUOUS_SCALE = "Viridis"
-CATEGORICAL = px.colors.qualitative.Alphabet
+CONTINUOUS_SCALE = "Viridis"  # perceptually uniform, colour-blind safe, readable on a projector
+CATEGORICAL = list(theme.DISTINCT)
+CUSTOM_COLUMNS = ("item_id", "title", "year", "mean_rating", "n_ratings", "genres")
 HOVER_COLUMNS = ("title", "year", "mean_rating", "n_ratings", "genres")
+WEBGL_MIN_POINTS = 5000
+MAP_HEIGHT = 760
+
+# What one can colour by, and the item-table column behind each choice.
+COLOUR_OPTIONS = {
+    "genre": "genre",
+    "year": "year",
+    "mean rating": "mean_rating",
+    "rating count": "n_ratings",
+    "cluster": "cluster",
+}
+CONTINUOUS_COLOURS = ("year", "mean rating", "rating count")
+
+
+def main_genres(genres: pd.DataFrame) -> list[str]:
+    """Each item's most specific genre: the rarest of its genres in the catalogue ("(none)" if none).
+
+    MovieLens lists genres alphabetically, so the first genre is mostly Action or Adventure; the
+    rarest one (Star Wars: War; Toy Story: Animation) says more and spreads the colours.
+    """
+    flags = genres.to_numpy().astype(bool)
+    frequency = flags.sum(axis=0).astype(float)
+    names = np.array(genres.columns)
+    scores = np.where(flags, frequency[None, :], np.inf)
+    rarest = scores.argmin(axis=1)
+    return [names[j] if flags[i].any() else "(none)" for i, j in enumerate(rarest)]
 
 
 def item_table(dataset: Dataset, item_ids=None) -> pd.DataFrame:
-    """Per item: title, year, genres (text), first genre, mean rating, number of ratings."""
+    """Per item: title, year, genres (text), first genre, main genre, mean rating, number of ratings."""
     items = dataset.items if item_ids is None else dataset.items.loc[np.asarray(item_ids)]
     stats = dataset.ratings.groupby("item_id")["rating"].agg(mean_rating="mean", n_ratings="size")
     genres = dataset.genres.loc[items.index]
     names = np.array(genres.columns)
-    labels = [", ".join(names[row.astype(bool)]) or "(none)" for row in genres.to_numpy()]
-    first = [names[row.astype(bool)][0] if row.any() else "(none)" for row in genres.to_numpy()]
+    flags = genres.to_numpy().astype(bool)
+    labels = [", ".join(names[row]) or "(none)" for row in flags]
+    first = [names[row][0] if row.any() else "(none)" for row in flags]
     table = pd.DataFrame(
         {
             "item_id": items.index.to_numpy(),
@@ -31,33 +68,78 @@ def item_table(dataset: Dataset, item_ids=None) -> pd.DataFrame:
             else np.nan,
             "genres": labels,
             "first genre": first,
+            "genre": main_genres(genres),
         }
     )
     table = table.join(stats, on="item_id")
     table["n_ratings"] = table["n_ratings"].fillna(0).astype(int)
-    for column in items.columns:
-        if column not in ("title", "year") and column not in table.columns:
-            table[column] = items[column].to_numpy()
     return table
 
 
-def colour_options(table: pd.DataFrame, genre_names: list[str]) -> list[str]:
-    """Columns one can colour by: first genre, "genre: X" flags, and every other item column."""
-    skip = {"item_id", "title", "x", "y", "z", "genres"}
-    options = ["first genre"] + [c for c in table.columns if c not in skip and c != "first genre"]
-    options += [f"genre: {g}" for g in genre_names]
-    return options
+def colour_options(table: pd.DataFrame | None = None, genre_names=None) -> list[str]:
+    """What the map can be coloured by: genre, year, mean rating, rating count, cluster (the
+    meaningful columns only; ids and URLs are not colours)."""
+    return list(COLOUR_OPTIONS)
 
 
-def colour_values(table: pd.DataFrame, dataset: Dataset, option: str) -> tuple[pd.Series, bool]:
-    """(values, is_continuous) for a colour option."""
+def colour_values(table: pd.DataFrame, dataset: Dataset | None, option: str) -> tuple[pd.Series, bool]:
+    """(values, is_continuous) for a colour option (also "genre: X": X vs other)."""
     if option.startswith("genre: "):
         genre = option[len("genre: ") :]
         flags = dataset.genres.loc[table["item_id"].to_numpy(), genre].to_numpy().astype(bool)
         return pd.Series(np.where(flags, genre, "other"), index=table.index, name=option), False
-    values = table[option]
-    continuous = pd.api.types.is_numeric_dtype(values) and values.nunique() > 12
+    column = COLOUR_OPTIONS.get(option, option)
+    if column not in table.columns:
+        raise InvalidParameter(f"cannot colour by {option!r}; choose one of {list(COLOUR_OPTIONS)}")
+    values = table[column]
+    continuous = option in CONTINUOUS_COLOURS or (
+        option not in COLOUR_OPTIONS and pd.api.types.is_numeric_dtype(values) and values.nunique() > 12
+    )
     return values.rename(option), continuous
+
+
+def item_clusters(matrix: np.ndarray, k: int = 12, seed: int = 0) -> np.ndarray:
+    """k-means cluster of every item in the full feature space (mini-batch from 20k items on)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    matrix = np.asarray(matrix, dtype=np.float32)
+    k = int(min(k, max(1, len(matrix) - 1)))
+    if len(matrix) >= 20000:
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+    else:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=4)
+    return model.fit_predict(matrix).astype(int)
+
+
+def cluster_names(labels: np.ndarray, genres: pd.DataFrame, top: int = 2) -> dict[int, str]:
+    """cluster -> 'c3 · Horror, Thriller': the genres most over-represented in it (share in the
+    cluster minus share overall), so a cluster is named by what sets it apart, not by Drama."""
+    flags = genres.to_numpy().astype(float)
+    overall = flags.mean(axis=0)
+    names = np.array(genres.columns)
+    result = {}
+    for cluster in np.unique(labels):
+        inside = flags[labels == cluster].mean(axis=0)
+        excess = inside - overall
+        order = np.argsort(-excess)[:top]
+        picked = [names[j] for j in order if excess[j] > 0] or [names[int(np.argmax(inside))]]
+        result[int(cluster)] = f"c{int(cluster)} · {', '.join(picked)}"
+    return result
+
+
+def axis_titles(method: str, explained: list[float] | None) -> tuple[str, str]:
+    if method == "pca" and explained:
+        return tuple(f"PC{i + 1} · {100 * explained[i]:.1f} % of variance" for i in range(2))
+    return ("UMAP 1", "UMAP 2") if method == "umap" else ("component 1", "component 2")
+
+
+def _customdata(frame: pd.DataFrame) -> np.ndarray:
+    data = frame.reindex(columns=list(CUSTOM_COLUMNS)).copy()
+    data["mean_rating"] = data["mean_rating"].astype(float).round(3)
+    return data.to_numpy(dtype=object)
+
+
+HOVER = "<b>%{customdata[1]}</b><br>%{customdata[5]}<br>mean rating %{customdata[3]:.2f} · %{customdata[4]} ratings<extra></extra>"
 
 
 def embedding_scatter(
@@ -67,37 +149,104 @@ def embedding_scatter(
     dims: int = 2,
     title: str = "Item embedding",
     marker_size: int = 6,
+    axis_labels: tuple[str, str] = ("component 1", "component 2"),
+    colours: dict | None = None,
+    webgl: bool | None = None,
+    height: int = MAP_HEIGHT,
 ) -> go.Figure:
-    """Scatter of projected items. customdata[0] is the item id (selection maps back through it)."""
-    frame = table.copy()
-    frame["colour"] = colour.to_numpy()
-    hover = [c for c in HOVER_COLUMNS if c in frame.columns]
-    common = dict(
-        custom_data=["item_id"] + hover,
-        color="colour",
-        labels={"colour": colour.name, "x": "component 1", "y": "component 2", "z": "component 3"},
+    """Equal-aspect 2-D scatter of projected items, one trace (and legend entry) per category or one
+    colour-scaled trace. customdata = [item_id, title, year, mean rating, n ratings, genres]."""
+    if dims != 2:
+        raise InvalidParameter("the map is 2-D (a 3-D view was too small to read and clipped: dropped)")
+    webgl = len(table) >= WEBGL_MIN_POINTS if webgl is None else webgl
+    trace = go.Scattergl if webgl else go.Scatter
+    fig = go.Figure()
+    marker_line = dict(width=0.4 if not webgl else 0, color="rgba(255,255,255,0.6)")
+    if continuous:
+        values = pd.to_numeric(colour, errors="coerce")
+        fig.add_trace(
+            trace(
+                x=table["x"],
+                y=table["y"],
+                mode="markers",
+                name=str(colour.name),
+                customdata=_customdata(table),
+                hovertemplate=HOVER,
+                marker=dict(
+                    size=marker_size,
+                    color=values,
+                    colorscale=CONTINUOUS_SCALE,
+                    showscale=True,
+                    colorbar=dict(title=dict(text=str(colour.name)), thickness=18),
+                    line=marker_line,
+                ),
+                showlegend=False,
+            )
+        )
+    else:
+        frame = table.assign(_colour=colour.astype(str).to_numpy())
+        order = frame["_colour"].value_counts().index.tolist()
+        last = [c for c in order if c in ("(none)", "other", "unknown")]
+        order = [c for c in order if c not in last] + last
+        palette = colours or theme.genre_colour_map(order)
+        for category in order:
+            part = frame[frame["_colour"] == category]
+            fig.add_trace(
+                trace(
+                    x=part["x"],
+                    y=part["y"],
+                    mode="markers",
+                    name=f"{category} ({len(part):,})",
+                    legendgroup=str(category),
+                    customdata=_customdata(part),
+                    hovertemplate=HOVER,
+                    marker=dict(size=marker_size, color=palette.get(category, theme.MISSING_COLOUR), line=marker_line),
+                )
+            )
+    fig.update_layout(
         title=title,
+        height=height,
+        dragmode="lasso",
+        legend=dict(title=dict(text=str(colour.name)), itemsizing="constant", tracegroupgap=2),
+        hovermode="closest",
+        xaxis=dict(title=axis_labels[0], zeroline=False),
+        yaxis=dict(title=axis_labels[1], zeroline=False, scaleanchor="x", scaleratio=1),
     )
-    if continuous:
-        common["color_continuous_scale"] = CONTINUOUS_SCALE
-    else:
-        common["color_discrete_sequence"] = CATEGORICAL
-        order = frame["colour"].value_counts().index.tolist()
-        common["category_orders"] = {"colour": order}
-    if dims == 3:
-        fig = px.scatter_3d(frame, x="x", y="y", z="z", **common)
-        fig.update_traces(marker=dict(size=max(2, marker_size - 3)))
-    else:
-        fig = px.scatter(frame, x="x", y="y", render_mode="webgl" if len(frame) > 3000 else "auto", **common)
-        fig.update_traces(marker=dict(size=marker_size, line=dict(width=0)))
-    lines = ["<b>%{customdata[1]}</b>"] + [
-        f"{name}: %{{customdata[{i + 2}]}}" for i, name in enumerate(hover[1:], start=0)
-    ]
-    fig.update_traces(hovertemplate="<br>".join(lines) + "<br>item %{customdata[0]}<extra></extra>")
-    fig.update_layout(legend_title=colour.name, dragmode="lasso" if dims == 2 else "orbit")
-    if continuous:
-        fig.update_layout(coloraxis_colorbar=dict(title=colour.name))
     return fig
+
+
+def add_highlight(fig: go.Figure, table: pd.DataFrame, item_id: int, label: str | None = None) -> bool:
+    """A large star with its title on the searched or clicked item; False when it is not on the map."""
+    row = table[table["item_id"] == int(item_id)]
+    if row.empty:
+        return False
+    row = row.iloc[0]
+    text = label or str(row["title"])
+    fig.add_trace(
+        go.Scatter(
+            x=[row["x"]],
+            y=[row["y"]],
+            mode="markers",
+            name=f"★ {text}",
+            marker=dict(symbol="star", size=26, color="#FFD400", line=dict(color="#111", width=2)),
+            customdata=_customdata(row.to_frame().T),
+            hovertemplate=HOVER,
+            showlegend=True,
+        )
+    )
+    fig.add_annotation(
+        x=row["x"],
+        y=row["y"],
+        text=f"<b>{text}</b>",
+        showarrow=True,
+        arrowhead=2,
+        ax=40,
+        ay=-40,
+        bgcolor="rgba(255,255,255,0.9)",
+        bordercolor="#111",
+        borderwidth=1,
+    )
+    return True
 
 
 def selected_item_ids(selection) -> list[int]:
@@ -107,7 +256,10 @@ def selected_item_ids(selection) -> list[int]:
     for point in points:
         data = point.get("customdata") if isinstance(point, dict) else None
         if data is not None and len(data):
-            ids.append(int(data[0]))
+            try:
+                ids.append(int(data[0]))
+            except (TypeError, ValueError):
+                continue
     return list(dict.fromkeys(ids))
 
 

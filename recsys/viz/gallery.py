@@ -49,3 +49,16 @@ def thumbnail_data_uri(path: str | Path | None, height: int = 64, quality: int =
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def thumbnail_pack(paths: dict, height: int = 96, progress=None) -> dict[int, str]:
+    """item id -> JPEG data URI for every readable poster in `paths` (item id -> file), for the
+    map's hover panel; items whose poster cannot be read are left out."""
+    pack, total = {}, len(paths)
+    for done, (item_id, path) in enumerate(paths.items(), start=1):
+        uri = thumbnail_data_uri(path, height=height)
+        if uri:
+            pack[int(item_id)] = uri
+        if progress is not None and (done % 100 == 0 or done == total):
+            progress(done, total, "poster thumbnails")
+    return pack
