@@ -10,16 +10,22 @@ Speed: files are parsed with pandas' C parser and checked with vectorised operat
 the check fails is the file re-read as text to find the first offending line for the message.
 Loading ML-100K takes well under a second.
 
-Encodings: ML-100K ``u.item`` and ML-1M ``movies.dat`` are latin-1 in the GroupLens archives; we
-try strict UTF-8 first (a re-encoded copy is read correctly) and fall back to latin-1. Files with
-NUL bytes or a UTF-16/32 byte-order mark are rejected as an unknown encoding. The CSV family is
-UTF-8 only.
+Encodings: a file that is valid UTF-8 is read as UTF-8. ML-100K ``u.item`` and ML-1M
+``movies.dat`` are latin-1 in the GroupLens archives, so for these two (only) a file that is not
+UTF-8 is read as latin-1, with a logged note; one that mixes both (valid UTF-8 sequences *and*
+bytes that are not UTF-8: a UTF-8 file with a stray latin-1 byte) is an error at the first invalid
+byte rather than garbled titles. Control characters (C0 other than tab and line breaks, DEL, the
+C1 range that latin-1 maps 0x80-0x9F to) and U+FFFD (a replacement character left by an earlier
+lossy conversion) are errors with their line: no MovieLens file contains them. Files with NUL
+bytes or a UTF-16/32 byte-order mark are rejected as an unknown encoding. The CSV family is UTF-8
+only.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +96,13 @@ ML1M_OCCUPATIONS = {
 _YEAR_IN_TITLE = re.compile(r".*\((\d{4})\)")  # greedy: the last "(YYYY)" in the title
 _INTEGER = r"\s*[+-]?\d+\s*"
 _BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16", b"\x00\x00\xfe\xff": "UTF-32"}
+# a well-formed multi-byte UTF-8 sequence: latin-1 text virtually never contains one
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+# characters no MovieLens text contains: C0 controls but tab/line breaks, DEL, C1 controls, U+FFFD
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_INT64_MAX = "9223372036854775807"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -150,17 +163,34 @@ def _decode(path: Path, raw: bytes, encodings: tuple[str, ...]) -> str:
             _line_of_offset(raw, nul),
             f"unknown encoding: NUL byte (UTF-16/32 or binary?); expected {' or '.join(encodings)}",
         )
-    first_error = None
-    for encoding in encodings:
-        try:
-            return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
-        except UnicodeDecodeError as exc:
-            first_error = first_error or exc
-    raise DataFormatError(
-        path,
-        _line_of_offset(raw, first_error.start),
-        f"unknown encoding: byte 0x{raw[first_error.start]:02x} is not valid {' or '.join(encodings)}",
-    )
+    try:
+        text, encoding = raw.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError as exc:
+        where = _line_of_offset(raw, exc.start)
+        if "latin-1" not in encodings:
+            raise DataFormatError(
+                path, where, f"unknown encoding: byte 0x{raw[exc.start]:02x} is not valid {' or '.join(encodings)}"
+            ) from None
+        utf8 = _UTF8_SEQUENCE.search(raw)
+        if utf8 is not None:  # UTF-8 text with a stray byte of another encoding: titles would be garbled
+            raise DataFormatError(
+                path,
+                where,
+                f"mixed encodings: byte 0x{raw[exc.start]:02x} is not valid UTF-8, but line "
+                f"{_line_of_offset(raw, utf8.start())} is UTF-8 ({utf8.group().decode()!r}); save the file in one encoding",
+            ) from None
+        text, encoding = raw.decode("latin-1"), "latin-1"
+        log.info("%s is not UTF-8: read as latin-1, the encoding GroupLens uses for this file", path)
+    odd = _NOT_TEXT.search(text)
+    if odd is not None:
+        char = odd.group()
+        what = "a replacement character (U+FFFD)" if char == "\ufffd" else f"control character U+{ord(char):04X}"
+        raise DataFormatError(
+            path,
+            text.count("\n", 0, odd.start()) + 1,
+            f"{what} read as {encoding}: the file is damaged or in another encoding",
+        )
+    return text
 
 
 def _read_text_table(path: Path, table: _Table) -> pd.DataFrame:
@@ -258,6 +288,13 @@ def _read_text_table(path: Path, table: _Table) -> pd.DataFrame:
     return frame
 
 
+def _non_empty(frame: pd.DataFrame, path: Path, what: str) -> pd.DataFrame:
+    """An empty file is an error of its own (it would otherwise surface in another file's check)."""
+    if frame.empty:
+        raise DataFormatError(path, None, f"no {what} in the file (empty)")
+    return frame
+
+
 def _first_bad(mask: pd.Series | np.ndarray) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
@@ -270,6 +307,13 @@ def _int_column(frame: pd.DataFrame, column: str, path: Path, table: _Table, all
     if not ok.all():
         row = _first_bad(~ok)
         raise DataFormatError(path, row + table.first_data_line, f"{column} {values.iloc[row]!r} is not an integer")
+    digits = values.str.strip().str.lstrip("+-").str.lstrip("0")  # beyond int64: an error, not an OverflowError
+    huge = (digits.str.len() > 19) | ((digits.str.len() == 19) & (digits > _INT64_MAX))
+    if huge.any():
+        row = _first_bad(huge)
+        number = values.iloc[row].strip()
+        shown = number if len(number) <= 24 else f"{number[:12]}... ({len(number)} digits)"
+        raise DataFormatError(path, row + table.first_data_line, f"{column} {shown} is too large (over 2^63)")
     if allow_empty:
         return pd.to_numeric(values.str.strip().replace("", None), errors="raise").astype("Int64")
     return values.astype("int64")
@@ -294,7 +338,10 @@ def _read_ratings(path: Path, table: _Table) -> pd.DataFrame:
         source: Path | io.BytesIO = path
         sep = table.sep
         if len(sep) > 1:
-            source, sep = io.BytesIO(path.read_bytes().replace(sep.encode(), b"\t")), "\t"
+            raw = path.read_bytes()
+            if b"\t" in raw:  # a tab would pass as a separator below: the text path names its line
+                raise ValueError("tab in a '::'-separated file")
+            source, sep = io.BytesIO(raw.replace(sep.encode(), b"\t")), "\t"
         frame = pd.read_csv(
             source,
             sep=sep,
@@ -446,7 +493,7 @@ def _check_gender(frame: pd.DataFrame, path: Path, table: _Table) -> pd.Series:
 # ---- ML-100K -----------------------------------------------------------------------------------
 def read_ml100k_genres(path: str | Path) -> list[str]:
     path = Path(path)
-    frame = _read_text_table(path, ML100K_GENRES)
+    frame = _non_empty(_read_text_table(path, ML100K_GENRES), path, "genres")
     index = _int_column(frame, "index", path, ML100K_GENRES)
     if list(index) != list(range(len(index))):
         row = _first_bad(index.to_numpy() != np.arange(len(index)))
@@ -459,7 +506,7 @@ def read_ml100k_items(path: str | Path, genre_names: list[str]) -> tuple[pd.Data
     table = _Table(
         "|", ML100K_ITEMS_FIXED + tuple(f"g{i}" for i in range(len(genre_names))), encodings=("utf-8", "latin-1")
     )
-    frame = _read_text_table(path, table)
+    frame = _non_empty(_read_text_table(path, table), path, "items")
     ids = _int_column(frame, "item_id", path, table)
     _unique_ids(ids, path, table, "item_id")
     flags = frame[[f"g{i}" for i in range(len(genre_names))]]
@@ -480,7 +527,7 @@ def read_ml100k_items(path: str | Path, genre_names: list[str]) -> tuple[pd.Data
 
 def read_ml100k_users(path: str | Path) -> pd.DataFrame:
     path, table = Path(path), ML100K_USERS
-    frame = _read_text_table(path, table)
+    frame = _non_empty(_read_text_table(path, table), path, "users")
     ids = _int_column(frame, "user_id", path, table)
     _unique_ids(ids, path, table, "user_id")
     age = _int_column(frame, "age", path, table)
@@ -524,7 +571,7 @@ def load_ml100k(folder: str | Path, name: str = "ml-100k") -> Dataset:
 def read_ml1m_movies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """items (title, year) and the multi-hot genre frame of ML-1M movies.dat."""
     path = Path(path)
-    frame = _read_text_table(path, ML1M_MOVIES)
+    frame = _non_empty(_read_text_table(path, ML1M_MOVIES), path, "movies")
     ids = _int_column(frame, "item_id", path, ML1M_MOVIES)
     _unique_ids(ids, path, ML1M_MOVIES, "MovieID")
     items = _items_frame(ids, frame["title"])
@@ -534,7 +581,7 @@ def read_ml1m_movies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def read_ml1m_users(path: str | Path) -> pd.DataFrame:
     path, table = Path(path), ML1M_USERS
-    frame = _read_text_table(path, table)
+    frame = _non_empty(_read_text_table(path, table), path, "users")
     ids = _int_column(frame, "user_id", path, table)
     _unique_ids(ids, path, table, "UserID")
     age = _int_column(frame, "age", path, table)
@@ -580,7 +627,7 @@ def load_ml1m(folder: str | Path, name: str = "ml-1m") -> Dataset:
 # ---- CSV family (ml-latest-small, ml-20m, ml-25m, ml-latest) ----------------------------------
 def read_csv_movies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     path, table = Path(path), CSV_MOVIES
-    frame = _read_text_table(path, table)
+    frame = _non_empty(_read_text_table(path, table), path, "movies")
     ids = _int_column(frame, "item_id", path, table)
     _unique_ids(ids, path, table, "movieId")
     items = _items_frame(ids, frame["title"])
