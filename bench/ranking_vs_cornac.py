@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from _data import SHARED_DATA_DIR
 
+from recsys.cache import atomic_write_text
 from recsys.config import cache_dir
 from recsys.data import load_dataset
 from recsys.eval import ranking as rk
@@ -213,8 +214,7 @@ def main() -> None:
         )
         record = run_cornac(split, "Cornac VBPR", vbpr, task)
         record.update(fingerprint=fingerprint, recorded=datetime.datetime.now().isoformat(timespec="seconds"))
-        record_path.parent.mkdir(parents=True, exist_ok=True)
-        record_path.write_text(json.dumps(record))
+        atomic_write_text(record_path, json.dumps(record))
         record["source"] = "fresh"
     else:
         record["source"] = f"recorded {record['recorded']}"
@@ -275,6 +275,14 @@ def main() -> None:
             cold = result.cold[(result.cold["metric"] == "recall") & (result.cold["k"] == 20)]
             log(f"new items ({result.meta['cold_task']}), Recall@20:")
             log(cold.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            cold_paired = result.meta["cold_paired"]
+            cold_paired = cold_paired[(cold_paired["metric"] == "recall") & (cold_paired["k"] == 20)]
+            log("new items, paired (real minus each), Recall@20:")
+            log(
+                cold_paired[["model_b", "n_users", "mean_diff", "diff_ci_low", "diff_ci_high", "p_holm"]].to_string(
+                    index=False, float_format=lambda v: f"{v:.4g}"
+                )
+            )
             control["cold"] = cold.set_index("model")["mean"]
         log(f"\n{result.sentence}")
         control["warm"] = recall20.set_index("model")["mean"]
@@ -310,6 +318,7 @@ def main() -> None:
         if "cold" in control:
             parts.append(f"cold_vbpr_real={control['cold'][study.CONTROL_LABELS['real']]:.4f}")
             parts.append(f"cold_vbpr_shuffled={control['cold'][study.CONTROL_LABELS['shuffled']]:.4f}")
+            parts.append(f"cold_vbpr_random={control['cold'][study.CONTROL_LABELS['random']]:.4f}")
     parts.append(f"total_s={time.perf_counter() - started:.0f}")
     print(" ".join(parts))
 
