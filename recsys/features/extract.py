@@ -137,23 +137,28 @@ def extract(
     from recsys.features.engines import ExtractionJob, get_engine
 
     engine = get_engine(run.engine)
-    reused = sum(len(entry.chunk_items(i)) for i in entry.done_chunks())
-    report = engine.run(ExtractionJob(config, run, entry, paths, progress))
-    data = entry.read_all()
-    failures, missing = split_missing(config, data.failures)
-    entry.finish(
-        {
-            "engine": run.engine,
-            "device": report.device,
-            "settings": report.settings,
-            "images_per_s": round(report.rate, 2),
-            "computed": report.items,
-            **({"frames": report.frames, "n_missing": len(missing)} if config.media == "trailers" else {}),
-            "n_failures": len(failures),
-            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-            **report.info,
-        }
-    )
+    waiting = lambda: progress(0, len(entry.item_ids), "waiting for another extraction of this configuration")  # noqa: E731
+    with entry.computing(waiting):  # one extraction of an entry at a time: a second one reuses its chunks
+        if entry.complete and (stored := _stored_result(entry, run, start, cache_hit=True)) is not None:
+            log.info("feature store: %s was extracted by another process meanwhile", entry.key)
+            return stored
+        reused = sum(len(entry.chunk_items(i)) for i in entry.done_chunks())
+        report = engine.run(ExtractionJob(config, run, entry, paths, progress))
+        data = entry.read_all()
+        failures, missing = split_missing(config, data.failures)
+        entry.finish(
+            {
+                "engine": run.engine,
+                "device": report.device,
+                "settings": report.settings,
+                "images_per_s": round(report.rate, 2),
+                "computed": report.items,
+                **({"frames": report.frames, "n_missing": len(missing)} if config.media == "trailers" else {}),
+                "n_failures": len(failures),
+                "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+                **report.info,
+            }
+        )
     result = _build_result(entry, data, run, start, cache_hit=False)
     result.device, result.images_per_s, result.settings = report.device, report.rate, report.settings
     result.n_computed, result.n_reused = report.items, reused

@@ -15,20 +15,21 @@ never a crash. This module imports neither torch nor timm: a cache hit returns i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys.cache import atomic_write, atomic_write_text
+from recsys.cache import atomic_write, atomic_write_text, file_lock
 from recsys.config import cache_dir
 from recsys.errors import FeaturesNotFound, InvalidInput
 from recsys.features.config import LEGACY_CHUNK_SIZE, STORE_FORMAT_VERSION, ExtractionConfig
@@ -150,6 +151,22 @@ class FeatureEntry:
         return not self.pending_chunks() and self.read_manifest() is not None
 
     # ---- writing ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def computing(self, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold this entry's lock (``<key>.lock`` beside its folder) while computing it: a second
+        extraction of the same configuration (another process, or another session's thread) waits
+        here (`waiting` is called first), then finds the chunks written and reuses them. Without
+        locks (a read-only folder) both compute; atomic chunk writes keep the entry valid."""
+        with file_lock(self.directory, blocking=False) as held:
+            if held:
+                yield
+                return
+        if waiting is not None:
+            waiting()
+        log.info("feature store: %s is being extracted by another process; waiting for it", self.key)
+        with file_lock(self.directory):
+            yield
+
     def start(self, extra_manifest: dict | None = None) -> None:
         """Write (or refresh) the manifest before computing; an unreadable one is replaced."""
         manifest = self.read_manifest() or {}
