@@ -318,7 +318,7 @@ def add_parser(subparsers) -> None:
     r2.set_defaults(func=_r2)
 
     genre = experiments.add_parser(
-        "genre-precision", help="share of each movie's N nearest items (by features) that share a genre, with 95 % CI"
+        "genre-precision", help="share of each movie's N nearest items (by features) that share a genre, with 95 %% CI"
     )
     _common(genre, split=False)
     genre.add_argument("--features", default="poster:tf_efficientnet_lite0,baseline:pixels", help="comma list")
