@@ -54,7 +54,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "rank",
         help="full-ranking Recall/NDCG of MostPop, ItemKNN, BPR-MF and VBPR, with the feature control",
-        description="Top-N ranking on implicit feedback with 95 % intervals.\n\nProtocols:\n" + rk.PROTOCOL,
+        description="Top-N ranking on implicit feedback with 95 % intervals.\n\n" + rk.PROTOCOL,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dataset", default="ml-100k", help="dataset registry name (default ml-100k)")

@@ -60,7 +60,12 @@ from recsys.eval import ranking_metrics as rm
 from recsys.models.base import check_choice, check_count, check_ratings_frame
 from recsys.models.implicit import top_k
 
-PROTOCOL = __doc__.split("\n\n", 2)[2].split("\n\nPositives")[0].strip()
+PROTOCOL = (
+    __doc__.split("\n\n", 2)[2]
+    .split("\n\nPositives")[0]
+    .strip()
+    .replace("Protocols (:func:`make_task`):", "Protocols:")
+)
 DEFAULT_KS = (10, 20, 50)
 POSITIVE_THRESHOLD = 4.0
 PROTOCOLS = ("per_user", "ratio", "cold_items")
