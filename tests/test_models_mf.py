@@ -57,7 +57,7 @@ def low_rank():
 # ---- exact formulas -----------------------------------------------------------------------------
 def test_mf_prediction_is_mu_plus_biases_plus_dot_product(low_rank):
     train, test = low_rank
-    model = BiasedMF(n_factors=4, n_epochs=2).fit(train)
+    model = BiasedMF(n_factors=4, n_epochs=2, solver="als").fit(train)
     rng = np.random.default_rng(5)
     model.user_factors_ = rng.normal(size=model.user_factors_.shape)
     model.item_factors_ = rng.normal(size=model.item_factors_.shape)
@@ -161,6 +161,18 @@ def test_fm_fast_formula_equals_explicit_pairwise_sum(low_rank, implicit):
             expected_items = np.zeros(n_items)
             expected_items[model.ratings_.item_codes(what)] = 1 / np.sqrt(len(what)) if len(what) else 0
             np.testing.assert_allclose(rated_items[row], expected_items)
+        # an unseen item's stand-in averages whole items as the model sees them: id + raters block,
+        # i.e. the textbook FM restricted to a training item's own id and implicit columns
+        bias, factor_sum = model._id_parts(params)["item"]
+        x_seen, _, _, _ = model.explicit_design(pair_users[:3], pair_items[:3])
+        for row, item in enumerate(pair_items[:3]):
+            code = model.ratings_.item_codes([item])[0]
+            own = np.zeros(x_seen.shape[1], dtype=bool)
+            own[n_users + code] = True
+            own[start : start + n_users] = True
+            restricted = np.where(own, x_seen[row], 0.0)
+            np.testing.assert_allclose(bias[code], _textbook_fm(restricted[None], 0.0, w, v)[0], rtol=1e-10)
+            np.testing.assert_allclose(factor_sum[code], restricted @ v, rtol=1e-10)
 
 
 # ---- learning --------------------------------------------------------------------------------------
@@ -193,7 +205,7 @@ def test_mf_als_ends_on_an_exact_item_step(low_rank):
         grad_b = -2 * np.bincount(i, weights=error, minlength=len(counts)) + 2 * reg * counts * model.item_bias_
         return np.abs(grad_q).max(), np.abs(grad_b).max()
 
-    model = BiasedMF(n_factors=3, n_epochs=3, reg=reg).fit(train)
+    model = BiasedMF(n_factors=3, n_epochs=3, reg=reg, solver="als").fit(train)
     assert max(item_gradients(model)) < 1e-8
     model.item_bias_ = model.item_bias_ + 0.01
     assert max(item_gradients(model)) > 1e-3
@@ -423,7 +435,7 @@ def test_cold_start_report_beats_user_mean_with_features():
     assert list(report["model"]) == [
         "global mean",
         "user mean",
-        "biased MF (ALS)",
+        "biased MF (MCMC)",
         "FM (MCMC)",
         "FM (MCMC)",
         "FM (MCMC, zero prior)",
@@ -474,8 +486,8 @@ def test_biased_mf_on_ml100k_beats_surprise_svd_level(shared_data_dir):
 
     ratings = load_dataset("ml-100k", shared_data_dir).ratings
     train, test = make_splits(ratings, "holdout", seed=0, test_size=0.2)[0]
-    model = BiasedMF(seed=0).fit(train)
-    assert _rmse(model, test) <= 0.925  # Surprise SVD gets ~0.945 on such a split
+    model = BiasedMF(seed=0, n_factors=10, n_epochs=60).fit(train)  # the default sampler, a cheaper setting
+    assert _rmse(model, test) <= 0.905  # Surprise SVD gets ~0.93 on this split, the former ALS default 0.913
 
 
 def test_mf_and_fm_refuse_nan_or_duplicate_training_ratings():

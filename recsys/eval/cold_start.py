@@ -29,9 +29,9 @@ def cold_start_report(
     features: dict[str, ItemFeatures] | ItemFeatures | None = None,
     item_share: float = 0.2,
     seed: int = 0,
-    n_factors: int = 10,
-    n_epochs: int = 40,
-    burn_in: int = 10,
+    n_factors: int | None = None,
+    n_epochs: int | None = None,
+    burn_in: int | None = None,
     max_side_dims: int | None = 32,
     device=None,
     progress: Progress | None = None,
@@ -53,17 +53,17 @@ def cold_start_report(
     feature_name = " + ".join(block.name for block in blocks)
     splits = make_splits(dataset.ratings, kind="cold_items", seed=seed, item_share=item_share)
     fold = splits[0]
+    settings = {"n_factors": n_factors, "n_epochs": n_epochs, "burn_in": burn_in}  # None: the FM's defaults
     fm = FactorizationMachine(
-        n_factors=n_factors,
-        n_epochs=n_epochs,
-        burn_in=burn_in,
+        **{key: value for key, value in settings.items() if value is not None},
         max_side_dims=max_side_dims,
         seed=seed,
         device=device,
     )
+    mf = BiasedMF(seed=seed, device=device)
     rows = {  # (model, features) -> unfitted estimator, in the order of the report
         ("global mean", "-"): GlobalMeanPredictor(),
-        ("biased MF (ALS)", "ids"): BiasedMF(seed=seed, device=device),
+        (f"biased MF ({mf.solver.upper()})", "ids"): mf,
         ("FM (MCMC)", "ids"): clone(fm, side_features=None, unseen="user_average"),
         ("FM (MCMC)", f"ids + {feature_name}"): clone(fm, side_features=features, unseen="user_average"),
         ("FM (MCMC, zero prior)", f"ids + {feature_name}"): clone(fm, side_features=features, unseen="zero"),

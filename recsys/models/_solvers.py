@@ -140,6 +140,11 @@ def _start_fit(model: RatingPredictor, train: pd.DataFrame):
     return device, _float_dtype(device)
 
 
+def default_burn_in(burn_in: int | None, n_epochs: int) -> int:
+    """Sweeps discarded before samples are kept: as given, else 10 (at most half the sweeps)."""
+    return int(burn_in) if burn_in is not None else min(10, n_epochs // 2)
+
+
 UNSEEN_RULES = ("prior", "user_average", "average", "zero")
 
 # libFM's hyper-priors (Rendle 2012, "Factorization Machines with libFM", section 4.3; myFM's
@@ -785,12 +790,15 @@ def _fm_side(p: dict, side: str, codes: np.ndarray, x):
     return linear, intra, v + feature_sum
 
 
-def stand_in_parameters(p: dict, matrix) -> dict:
+def stand_in_parameters(p: dict, matrix, id_parts: dict | None = None) -> dict:
     """The id parameters an unseen user/item borrows (``unseen`` rules of FactorizationMachine).
 
     ``*_unseen``: the rating-weighted mean id ("an average rated item"); ``*_by_other``: per user,
     the mean over the items it rated in training (per item, over its raters). `matrix`: the
-    training users x items rating matrix (its pattern is used).
+    training users x items rating matrix (its pattern is used). `id_parts`: per side, each training
+    entity's (bias, factor sum) of what only training entities have (id and implicit-feedback
+    rows); averaged instead of the bare id parameters, so the stand-in is an average entity as the
+    model sees it (default: the id parameters alone).
     """
     import scipy.sparse as sp
 
@@ -799,7 +807,8 @@ def stand_in_parameters(p: dict, matrix) -> dict:
     by_side = {"item": pattern, "user": pattern.T.tocsr()}  # rows: the other side's entities
     out = dict(p)
     for side, rows in by_side.items():
-        stacked = np.column_stack([p[f"w_{side}"], p[f"v_{side}"]])
+        w, v = id_parts[side] if id_parts else (p[f"w_{side}"], p[f"v_{side}"])
+        stacked = np.column_stack([w, v])
         counts = np.asarray(rows.sum(axis=0)).ravel()  # ratings per entity of this side
         mean = counts @ stacked / counts.sum()
         out[f"w_{side}_unseen"], out[f"v_{side}_unseen"] = float(mean[0]), mean[1:]

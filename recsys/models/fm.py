@@ -30,6 +30,7 @@ from recsys.models._solvers import (
     _FMState,
     _start_fit,
     _torch_threads,
+    default_burn_in,
     stand_in_parameters,
 )
 from recsys.models.base import (
@@ -143,7 +144,8 @@ class FactorizationMachine(RatingPredictor):
     priors whose means and precisions are drawn per parameter group (user ids, item ids, each side
     block; libFM's ``-meta`` grouping) from Normal-Gamma hyper-priors, the noise precision from a
     Gamma; ``predict`` averages the predictions of the samples drawn after ``burn_in`` sweeps
-    (``n_epochs - burn_in`` samples). ``solver="als"``: the same sweeps taking each conditional's
+    (None: 10, at most half of ``n_epochs``), the item id block at its conditional mean
+    (Rao-Blackwellised). ``solver="als"``: the same sweeps taking each conditional's
     mode with prior precision ``reg`` around 0. See ``_FMState`` for the blocked updates.
 
     side_features: ItemFeatures, a DataFrame indexed by item_id (e.g. ``dataset.genres``) or a dict of
@@ -169,18 +171,22 @@ class FactorizationMachine(RatingPredictor):
     its features (cold start) and is not a fallback; ``predict(..., return_fallback=True)`` flags
     only pairs whose unseen user or item has no side features at all.
 
+    Defaults (k=20, 100 sweeps, implicit="both") are the measured best on ML-100K's 80/20 splits
+    (seeds 0-1, ids + genres): RMSE 0.8769, vs 0.8767 at 200 sweeps, 0.8771 at k=32, 0.8796 at k=10
+    and 0.8887 without the implicit blocks (bench/fm_vs_myfm.py compares with myFM).
+
     Fitted attributes: ``samples_`` (parameters per kept sample), ``hyper_`` (the last α and group
     priors), ``train_rmse_``, ``noise_precision_``, ``fit_seconds_``, ``device_``.
     """
 
     def __init__(
         self,
-        n_factors: int = 10,
+        n_factors: int = 20,
         side_features: dict[str, ItemFeatures] | ItemFeatures | None = None,
         user_side: pd.DataFrame | None = None,
-        implicit: str = "none",
-        n_epochs: int = 60,
-        burn_in: int = 10,
+        implicit: str = "both",
+        n_epochs: int = 100,
+        burn_in: int | None = None,
         reg: float = 1.0,
         solver: str = "mcmc",
         unseen: str = "user_average",
@@ -209,7 +215,7 @@ class FactorizationMachine(RatingPredictor):
     def _validate_params(self) -> None:
         check_count(self.n_factors, "n_factors")
         check_count(self.n_epochs, "n_epochs")
-        check_count(self.burn_in, "burn_in", minimum=0)
+        check_count(self.burn_in, "burn_in", minimum=0, allow_none=True)
         check_positive(self.reg, "reg", allow_zero=True)
         check_choice(self.solver, "solver", SOLVERS)
         check_choice(self.unseen, "unseen", UNSEEN_RULES)
@@ -217,7 +223,7 @@ class FactorizationMachine(RatingPredictor):
         check_count(self.max_side_dims, "max_side_dims", allow_none=True)
         check_positive(self.init_std, "init_std", allow_zero=True)
         check_count(self.seed, "seed", minimum=0)
-        if self.solver == "mcmc" and self.burn_in >= self.n_epochs:
+        if self.solver == "mcmc" and self.burn_in is not None and self.burn_in >= self.n_epochs:
             raise InvalidParameter(f"burn_in ({self.burn_in}) must be smaller than n_epochs ({self.n_epochs})")
 
     def _implicit_sides(self) -> tuple[str, ...]:
@@ -261,10 +267,11 @@ class FactorizationMachine(RatingPredictor):
         samples = []
         residual_sum = None
         n_epochs = int(self.n_epochs)
+        burn_in = default_burn_in(self.burn_in, n_epochs)
         with _torch_threads(device, len(train), self.n_threads):
             for sweep in range(n_epochs):
                 state.sweep(sampling=sampling, reg=float(self.reg))
-                if sampling and sweep >= self.burn_in:
+                if sampling and sweep >= burn_in:
                     samples.append(state.parameters(rao_blackwell=True))
                     residual = state.last_residual
                     residual_sum = residual.clone() if residual_sum is None else residual_sum + residual
@@ -316,12 +323,30 @@ class FactorizationMachine(RatingPredictor):
         total = np.zeros(len(user_rows))
         for params in self.samples_:
             if unseen and self.unseen in ("user_average", "average"):
-                params = stand_in_parameters(params, self.ratings_.matrix)
+                params = stand_in_parameters(params, self.ratings_.matrix, self._id_parts(params))
             total += _fm_formula(params, user_codes, item_codes, item_x, user_x, self.unseen, user_rows, item_rows)
         # a pair is a fallback only where an unseen user or item has no side features to be scored from
         no_user = (user_codes < 0) & ~user_has
         no_item = (item_codes < 0) & ~item_has
         return total / len(self.samples_), no_user[user_rows] | no_item[item_rows]
+
+    def _id_parts(self, p: dict) -> dict:
+        """Per training user / item: (bias, factor sum) of its id and its implicit-feedback row
+        together (what an unseen entity lacks, and what its average-entity stand-in averages)."""
+        parts = {}
+        for side in ("user", "item"):
+            w, v = p[f"w_{side}"], p[f"v_{side}"]
+            if side in self.implicit_:
+                rows = self.implicit_[side]
+                dense = self.item_side_ if side == "item" else self.user_side_
+                start = dense.dim if dense is not None else 0  # the implicit columns come last
+                ws, vs = p[f"w_{side}_side"][start:], p[f"v_{side}_side"][start:]
+                g = np.asarray(rows @ vs)
+                squares = np.asarray(rows.multiply(rows) @ (vs**2).sum(1)).ravel()
+                w = w + np.asarray(rows @ ws).ravel() + (v * g).sum(1) + 0.5 * ((g**2).sum(1) - squares)
+                v = v + g
+            parts[side] = (w, v)
+        return parts
 
     def predict_raw(self, user_ids, item_ids) -> np.ndarray:
         """Unclipped FM output averaged over the kept samples (see the class docstring for unseen ids)."""
@@ -368,7 +393,7 @@ class FactorizationMachine(RatingPredictor):
             x[rows[with_item], start + item_codes[with_item]] = 1.0
             x[rows[with_user], start + n_items + user_codes[with_user]] = 1.0
             x[:, -2], x[:, -1] = unseen_u & unseen_i, unseen_u & unseen_i
-        p = stand_in_parameters(self.samples_[sample], self.ratings_.matrix)
+        p = stand_in_parameters(self.samples_[sample], self.ratings_.matrix, self._id_parts(self.samples_[sample]))
         stand_in = "prior" if self.unseen == "prior" else "unseen"
         w = np.concatenate(
             [

@@ -31,6 +31,7 @@ from recsys.models._solvers import (  # noqa: F401 - SOLVERS re-exported for cal
     _row_sums,
     _start_fit,
     _torch_threads,
+    default_burn_in,
 )
 from recsys.models.base import RatingPredictor, check_choice, check_count, check_is_fitted, check_positive
 from recsys.progress import Progress
@@ -41,16 +42,21 @@ class BiasedMF(RatingPredictor):
     """Biased matrix factorisation ``r̂_ui = μ + b_u + b_i + p_u·q_i`` (Koren's SVD without implicit terms).
 
     solver:
-      ``"als"``  (default) minimises Σ (r − r̂)² + reg · Σ_ratings (|p_u|² + |q_i|² + b_u² + b_i²), i.e.
+      ``"als"``  minimises Σ (r − r̂)² + reg · Σ_ratings (|p_u|² + |q_i|² + b_u² + b_i²), i.e.
                  the regularisation of Funk's SGD, weighted by how often a parameter is used (ALS-WR,
                  Zhou et al. 2008). Each of ``n_epochs`` sweeps solves all users, then all items, exactly.
-      ``"mcmc"`` Bayesian biased MF by Gibbs sampling: the factorization machine's sampler on the ids
+      ``"mcmc"`` (default) Bayesian biased MF by Gibbs sampling: the factorization machine's sampler on the ids
                  (``_FMState``: one (k+1)-dim Gaussian draw per user/item, libFM's hierarchical
                  priors with per-side prior means and precisions, the noise precision drawn, the
                  item block Rao-Blackwellised); ``reg`` is not used. ``predict`` averages the
-                 predictions of the samples drawn after ``burn_in`` sweeps (kept in ``samples_``);
+                 predictions of the samples drawn after ``burn_in`` sweeps (None: 10, at most half
+                 of ``n_epochs``; the samples are kept in ``samples_``);
                  the ``*_factors_``/``*_bias_`` attributes hold the posterior means.
       ``"adam"`` full-batch Adam with learning rate ``lr`` on the same objective as ``"als"``.
+
+    Defaults (MCMC, k=20, 100 sweeps) are the measured best on ML-100K's 80/20 splits (seeds 0-1):
+    RMSE 0.8948, vs 0.8942 at 200 sweeps, 0.8967 at k=10, and 0.9151 for the former default ALS
+    (k=20, 15 sweeps, reg 0.15; ALS converges in ~15 sweeps, so set ``n_epochs`` when choosing it).
 
     Unseen users or items (not in ``train``): their bias and factors are unknown, so the prediction is
     ``μ + b_u`` (known user), ``μ + b_i`` (known item) or ``μ`` (neither), without the dot product;
@@ -61,11 +67,11 @@ class BiasedMF(RatingPredictor):
     def __init__(
         self,
         n_factors: int = 20,
-        n_epochs: int = 15,
+        n_epochs: int = 100,
         lr: float = 0.01,
         reg: float = 0.15,
-        solver: str = "als",
-        burn_in: int = 10,
+        solver: str = "mcmc",
+        burn_in: int | None = None,
         init_std: float = 0.1,
         seed: int = 0,
         device=None,
@@ -88,12 +94,12 @@ class BiasedMF(RatingPredictor):
         check_choice(self.solver, "solver", SOLVERS)
         check_count(self.n_factors, "n_factors")
         check_count(self.n_epochs, "n_epochs")
-        check_count(self.burn_in, "burn_in", minimum=0)
+        check_count(self.burn_in, "burn_in", minimum=0, allow_none=True)
         check_positive(self.reg, "reg", allow_zero=True)
         check_positive(self.lr, "lr")
         check_positive(self.init_std, "init_std", allow_zero=True)
         check_count(self.seed, "seed", minimum=0)
-        if self.solver == "mcmc" and self.burn_in >= self.n_epochs:
+        if self.solver == "mcmc" and self.burn_in is not None and self.burn_in >= self.n_epochs:
             raise InvalidParameter(f"burn_in ({self.burn_in}) must be smaller than n_epochs ({self.n_epochs})")
 
     def fit(self, train: pd.DataFrame, progress: Progress | None = None) -> BiasedMF:
@@ -195,7 +201,7 @@ class BiasedMF(RatingPredictor):
         self.samples_ = []
         for sweep in range(int(self.n_epochs)):
             state.sweep(sampling=True, reg=float(self.reg))
-            if sweep >= self.burn_in:
+            if sweep >= default_burn_in(self.burn_in, int(self.n_epochs)):
                 p = state.parameters(rao_blackwell=True)
                 shift = p["w0"] - self.global_mean_
                 self.samples_.append((p["v_user"], p["v_item"], p["w_user"] + shift, p["w_item"]))
