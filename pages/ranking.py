@@ -91,6 +91,7 @@ if not (clicked or computed_before or st.session_state.get(run_key)):
 st.session_state[run_key] = True
 stored = ui.disk_cached(study.run_ranking_study, params, compute)  # a RecsysError ends the page as a message
 result, control = stored["result"], stored["control"]
+subtitle = f"{rk.PROTOCOL_LABELS[protocol]}, {result.meta['users_evaluated']:,} users"
 meta = result.meta
 devices = sorted({m["device"] for m in meta["models"]})
 timings = ", ".join(f"{m['model']} {m['fit_s']:.1f} s" for m in meta["models"])
@@ -107,10 +108,20 @@ metric = c1.selectbox("Metric", metric_choices, format_func=rk.METRIC_LABELS.get
 k = c2.selectbox("K", KS, index=1, key="rank_k", disabled=metric == "auc")
 left, right = st.columns(2)
 with left:
-    ui.show_figure(ranking_viz.metric_bars(result.summary, metric, int(k)), f"ranking_{metric}_bars", key="rank_bars")
+    ui.show_figure(
+        ranking_viz.metric_bars(result.summary, metric, int(k)),
+        f"ranking_{metric}_bars",
+        key="rank_bars",
+        protocol=subtitle,
+    )
 with right:
     if metric != "auc":
-        ui.show_figure(ranking_viz.metric_vs_k(result.summary, metric), f"ranking_{metric}_vs_k", key="rank_vs_k")
+        ui.show_figure(
+            ranking_viz.metric_vs_k(result.summary, metric),
+            f"ranking_{metric}_vs_k",
+            key="rank_vs_k",
+            protocol=subtitle,
+        )
 ui.show_table(rk.metrics_table(result.summary), "ranking_table", key="rank_table")
 with st.expander("Paired tests between models (Holm-adjusted) and the tidy summary"):
     if not result.paired.empty:
@@ -120,6 +131,7 @@ ui.show_figure(
     ranking_viz.head_tail_bars(result.breakdown, int(k) if metric != "auc" else 20),
     "ranking_head_tail",
     key="rank_head_tail",
+    protocol=subtitle,
 )
 
 if control is not None:
@@ -127,10 +139,18 @@ if control is not None:
     left, right = st.columns(2)
     with left:
         ui.show_figure(
-            ranking_viz.control_differences(control.paired, "recall", 20), "control_differences", key="rank_ctl_diff"
+            ranking_viz.control_differences(control.paired, "recall", 20),
+            "control_differences",
+            key="rank_ctl_diff",
+            protocol=subtitle,
         )
     with right:
-        ui.show_figure(ranking_viz.metric_bars(control.summary, "recall", 20), "control_recall", key="rank_ctl_bars")
+        ui.show_figure(
+            ranking_viz.metric_bars(control.summary, "recall", 20),
+            "control_recall",
+            key="rank_ctl_bars",
+            protocol=subtitle,
+        )
     ui.show_table(rk.metrics_table(control.summary, ["recall", "ndcg", "auc"]), "control_table", key="rank_ctl_table")
     if control.cold is not None:
         st.markdown(f"**New items** — {control.meta['cold_task']}")
