@@ -4,7 +4,7 @@
 
 (a) naive: for each poster, load, preprocess and predict one image at a time with torch's
     default settings, like the blog post's code;
-(b) pipeline: extract() end to end (DataLoader decoding workers, calibrated batch
+(b) pipeline: extract() end to end (decoding threads, calibrated batch
     size / memory format / threads, forward, chunked writes to a temporary feature store);
 (c) model: the forward pass alone on pre-loaded tensors at the calibrated setting.
 

@@ -323,8 +323,9 @@ def _run_trailer_chunks(job: ExtractionJob, net, settings):
     if not pending:
         return 0, 0, 0.0, {}
     device = settings.device
-    cuda = device.split(":")[0] == "cuda"
-    split = split_transform(net.transform) if cuda else None
+    # Decoders hand over uint8 crops (a quarter of the float tensor's bytes, less allocator churn
+    # over a long video); the model thread finishes them on its device with the same arithmetic.
+    split = split_transform(net.transform)
     prepare = (lambda image: torch.from_numpy(split.to_array(image))) if split is not None else net.transform
     finish = split.finish if split is not None else None
 
