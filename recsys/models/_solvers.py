@@ -773,9 +773,10 @@ def _squared(x):
     return x.multiply(x).tocsr() if sp.issparse(x) else np.square(x)
 
 
-def _fm_side(p: dict, side: str, codes: np.ndarray, x):
+def _fm_side(p: dict, side: str, codes: np.ndarray, x, x_squared=None):
     """Per distinct user (or item), an unseen id counted as zeros: linear part, within-row pairwise
-    part and factor sum (a_u or c_i, see _FMState). `x` (dense or scipy sparse) is the side row."""
+    part and factor sum (a_u or c_i, see _FMState). `x` (dense or scipy sparse) is the side row;
+    `x_squared` its elementwise square, when the caller has it already."""
     known = codes >= 0
     safe = np.where(known, codes, 0)
     v = p[f"v_{side}"][safe] * known[:, None]
@@ -784,13 +785,22 @@ def _fm_side(p: dict, side: str, codes: np.ndarray, x):
         return linear, np.zeros(len(codes)), v
     vs = p[f"v_{side}_side"]
     feature_sum = np.asarray(x @ vs)
-    squares = np.asarray(_squared(x) @ (vs**2).sum(1)).ravel()
+    squares = np.asarray((_squared(x) if x_squared is None else x_squared) @ (vs**2).sum(1)).ravel()
     linear = linear + np.asarray(x @ p[f"w_{side}_side"]).ravel()
     intra = (v * feature_sum).sum(1) + 0.5 * ((feature_sum**2).sum(1) - squares)
     return linear, intra, v + feature_sum
 
 
-def stand_in_parameters(p: dict, matrix, id_parts: dict | None = None) -> dict:
+def stand_in_rows(matrix) -> dict:
+    """Per side, the binary pattern whose rows are the other side's entities (see stand_in_parameters)."""
+    import scipy.sparse as sp
+
+    pattern = sp.csr_matrix(matrix, copy=True)
+    pattern.data[:] = 1.0
+    return {"item": pattern, "user": pattern.T.tocsr()}
+
+
+def stand_in_parameters(p: dict, matrix, id_parts: dict | None = None, rows_by_side: dict | None = None) -> dict:
     """The id parameters an unseen user/item borrows (``unseen`` rules of FactorizationMachine).
 
     ``*_unseen``: the rating-weighted mean id ("an average rated item"); ``*_by_other``: per user,
@@ -798,13 +808,10 @@ def stand_in_parameters(p: dict, matrix, id_parts: dict | None = None) -> dict:
     training users x items rating matrix (its pattern is used). `id_parts`: per side, each training
     entity's (bias, factor sum) of what only training entities have (id and implicit-feedback
     rows); averaged instead of the bare id parameters, so the stand-in is an average entity as the
-    model sees it (default: the id parameters alone).
+    model sees it (default: the id parameters alone). `rows_by_side`: stand_in_rows(matrix), when
+    the caller has it already.
     """
-    import scipy.sparse as sp
-
-    pattern = sp.csr_matrix(matrix, copy=True)
-    pattern.data[:] = 1.0
-    by_side = {"item": pattern, "user": pattern.T.tocsr()}  # rows: the other side's entities
+    by_side = rows_by_side or stand_in_rows(matrix)  # rows: the other side's entities
     out = dict(p)
     for side, rows in by_side.items():
         w, v = id_parts[side] if id_parts else (p[f"w_{side}"], p[f"v_{side}"])
@@ -842,7 +849,16 @@ def _imputed_ids(p: dict, side: str, own_codes: np.ndarray, other_codes: np.ndar
 
 
 def _fm_formula(
-    p: dict, user_codes, item_codes, item_x, user_x, unseen: str = "zero", user_rows=None, item_rows=None
+    p: dict,
+    user_codes,
+    item_codes,
+    item_x,
+    user_x,
+    unseen: str = "zero",
+    user_rows=None,
+    item_rows=None,
+    item_x_squared=None,
+    user_x_squared=None,
 ) -> np.ndarray:
     """ŷ = w0 + Σ w_j x_j + ½ Σ_f [(Σ_j v_jf x_j)² − Σ_j v_jf² x_j²] with x = [user | item | side features].
 
@@ -851,8 +867,8 @@ def _fm_formula(
     unseen id's stand-in parameters (w*, v*, see _imputed_ids; `p` then carries the stand-ins of
     stand_in_parameters) add w* + <v*, own side's factor sum> + their share of the cross term.
     """
-    lin_u, intra_u, a = _fm_side(p, "user", user_codes, user_x)
-    lin_i, intra_i, c = _fm_side(p, "item", item_codes, item_x)
+    lin_u, intra_u, a = _fm_side(p, "user", user_codes, user_x, user_x_squared)
+    lin_i, intra_i, c = _fm_side(p, "item", item_codes, item_x, item_x_squared)
     user_rows = np.arange(len(user_codes)) if user_rows is None else user_rows
     item_rows = np.arange(len(item_codes)) if item_rows is None else item_rows
     a, c = a[user_rows], c[item_rows]

@@ -28,10 +28,12 @@ from recsys.models._solvers import (
     UNSEEN_RULES,
     _fm_formula,
     _FMState,
+    _squared,
     _start_fit,
     _torch_threads,
     default_burn_in,
     stand_in_parameters,
+    stand_in_rows,
 )
 from recsys.models.base import (
     RatingPredictor,
@@ -239,6 +241,7 @@ class FactorizationMachine(RatingPredictor):
         self.item_side_names_ = [block.name for block in blocks]
         self.user_side_ = user_side_matrix(self.user_side) if self.user_side is not None else None
         self.implicit_ = {side: implicit_rows(self.ratings_.matrix, side) for side in self._implicit_sides()}
+        self.implicit_squares_ = {side: rows.multiply(rows).tocsr() for side, rows in self.implicit_.items()}
 
         item_ids, user_ids = self.ratings_.item_ids, self.ratings_.user_ids
         item_blocks = [(block.name, block.aligned(item_ids)[0], "dense") for block in blocks]
@@ -319,12 +322,16 @@ class FactorizationMachine(RatingPredictor):
         user_codes, item_codes, user_x, item_x, user_has, item_has, user_rows, item_rows = self._inputs(
             user_ids, item_ids
         )
-        unseen = (user_codes < 0).any() or (item_codes < 0).any()
+        stand_ins = ((user_codes < 0).any() or (item_codes < 0).any()) and self.unseen in ("user_average", "average")
+        rows_by_side = stand_in_rows(self.ratings_.matrix) if stand_ins else None
+        squares = {"item_x_squared": _squared(item_x), "user_x_squared": _squared(user_x)}
         total = np.zeros(len(user_rows))
         for params in self.samples_:
-            if unseen and self.unseen in ("user_average", "average"):
-                params = stand_in_parameters(params, self.ratings_.matrix, self._id_parts(params))
-            total += _fm_formula(params, user_codes, item_codes, item_x, user_x, self.unseen, user_rows, item_rows)
+            if stand_ins:
+                params = stand_in_parameters(params, None, self._id_parts(params), rows_by_side)
+            total += _fm_formula(
+                params, user_codes, item_codes, item_x, user_x, self.unseen, user_rows, item_rows, **squares
+            )
         # a pair is a fallback only where an unseen user or item has no side features to be scored from
         no_user = (user_codes < 0) & ~user_has
         no_item = (item_codes < 0) & ~item_has
@@ -342,7 +349,7 @@ class FactorizationMachine(RatingPredictor):
                 start = dense.dim if dense is not None else 0  # the implicit columns come last
                 ws, vs = p[f"w_{side}_side"][start:], p[f"v_{side}_side"][start:]
                 g = np.asarray(rows @ vs)
-                squares = np.asarray(rows.multiply(rows) @ (vs**2).sum(1)).ravel()
+                squares = np.asarray(self.implicit_squares_[side] @ (vs**2).sum(1)).ravel()
                 w = w + np.asarray(rows @ ws).ravel() + (v * g).sum(1) + 0.5 * ((g**2).sum(1) - squares)
                 v = v + g
             parts[side] = (w, v)
