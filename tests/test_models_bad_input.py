@@ -127,14 +127,19 @@ def test_fusion_reports_fallback_only_where_both_weighted_parts_fell_back(train,
     assert cf_only.predict([1], [1000], return_fallback=True).fallback.tolist() == [True]  # w=1: CF alone
 
 
-def test_neighbourhood_models_refuse_dense_matrices_too_large_for_memory(monkeypatch):
+def test_neighbourhood_models_work_blockwise_beyond_the_dense_limit(monkeypatch):
+    """Predictions never build the users x users matrix (issue 13): only the dense accessors refuse."""
     from recsys.models import base
     from recsys.models.hybrid import HybridUserKNN
     from recsys.models.knn import UserKNN
 
     train = pd.DataFrame({"user_id": [1, 2, 3, 3], "item_id": [1, 1, 2, 1], "rating": [4.0, 3.0, 5.0, 2.0]})
-    UserKNN(k=2).fit(train)  # fits under the real limit
+    expected = UserKNN(k=2).fit(train).predict([1, 2], [2, 2])  # under the real limit
     monkeypatch.setattr(base, "DENSE_LIMIT_BYTES", 3 * 3 * 8 - 1)  # as if 3 users were ML-20M's 138k
-    for model in (UserKNN(k=2), HybridUserKNN(features=None, alpha=1.0)):
+    knn = UserKNN(k=2).fit(train)
+    np.testing.assert_array_equal(knn.predict([1, 2], [2, 2]), expected)
+    hybrid = HybridUserKNN(features=None, alpha=1.0, k=2, n=1).fit(train)
+    assert len(hybrid.recommend([1])) == 1
+    for dense in (lambda: knn.similarity_, lambda: hybrid.similarity()):
         with pytest.raises(ValueError, match=r"dense 3 x 3 .* matrix .* use a smaller dataset"):
-            model.fit(train)
+            dense()

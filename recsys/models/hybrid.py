@@ -64,11 +64,12 @@ from recsys.models.base import (
     topn_frame,
 )
 from recsys.models.profiles import check_relevance, user_profiles
-from recsys.models.similarity import cosine_similarity_matrix
+from recsys.models.similarity import stable_topk, unit_rows
 
 logger = logging.getLogger(__name__)
 
 SCORES = ("mean_centred", "weighted_sum")
+_BLOCK_BYTES = 1 << 29  # similarity rows (and score rows) are computed in blocks of about this size
 
 
 class HybridUserKNN(BaseEstimator, TopNRecommender):
@@ -111,18 +112,20 @@ class HybridUserKNN(BaseEstimator, TopNRecommender):
 
     # ---- fitting ----------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame) -> HybridUserKNN:
+        from recsys.models._neighbours import CoratedIndex
+
         self._validate_params()
         check_training_ratings(train)
         check_positive_ratings(train, type(self).__name__)  # `rated_` is read off ratings > 0
         self.ratings_ = RatingMatrix(train)
-        n_users, n_items = self.ratings_.shape
-        check_dense_size(n_users, max(n_users, n_items), "user-similarity and rating", type(self).__name__)
         self.user_ids_ = self.ratings_.user_ids
         self.item_ids_ = self.ratings_.item_ids
-        ratings = self.ratings_.matrix.toarray()
-        self.rated_ = ratings > 0
+        matrix = self.ratings_.matrix
+        matrix.sort_indices()
+        self.rated_ = sp.csr_matrix((np.ones(matrix.nnz), matrix.indices, matrix.indptr), shape=matrix.shape)
         self.user_means_ = self.ratings_.user_means()
-        self.rating_similarity_ = cosine_similarity_matrix(ratings)
+        # Rating similarity rows come from the blockwise kernel (cosine of full rows, unrated = 0).
+        self._ratings_index = CoratedIndex(matrix)
         if self.features is not None:
             features = self.features
             check_item_features(features, train, type(self).__name__)  # before centring spreads a NaN
@@ -145,47 +148,90 @@ class HybridUserKNN(BaseEstimator, TopNRecommender):
                     len(self.users_without_profile_),
                     len(profile_users),
                 )
-            self.visual_similarity_ = cosine_similarity_matrix(profiles)
+            self._unit_profiles = unit_rows(profiles)
         else:
-            self.visual_similarity_ = None
+            self._unit_profiles = None
             self.users_without_profile_ = np.array([], dtype=np.int64)
-        # Neighbour contributions, zero where the neighbour did not rate the item.
+        # Neighbour contributions (sparse: zero where the neighbour did not rate the item).
         if self.score == "mean_centred":
-            self.contribution_ = np.where(self.rated_, ratings - self.user_means_[:, None], 0.0)
+            centred = matrix.data - np.repeat(self.user_means_, np.diff(matrix.indptr))
+            self.contribution_ = sp.csr_matrix((centred, matrix.indices, matrix.indptr), shape=matrix.shape)
         else:
-            self.contribution_ = ratings
+            self.contribution_ = matrix
         self.n_train_users_ = len(train["user_id"].unique())
         return self
 
     # ---- similarity and neighbours ---------------------------------------------------------------
     def _alpha(self, alpha: float | None) -> float:
         alpha = float(check_fraction(self.alpha if alpha is None else alpha, "alpha"))
-        if alpha < 1.0 and self.visual_similarity_ is None:
+        if alpha < 1.0 and self._unit_profiles is None:
             raise InvalidParameter("alpha < 1 needs item features for the visual similarity")
         return alpha
 
-    def similarity(self, alpha: float | None = None) -> np.ndarray:
-        """The hybrid user x user similarity for `alpha` (default: the fitted α), a fresh array."""
+    def _rows_block(self, n_rows: int) -> int:
+        return int(np.clip(_BLOCK_BYTES // (8 * max(len(self.user_ids_), 1)), 1, max(n_rows, 1)))
+
+    def similarity_rows(self, rows, alpha: float | None = None) -> np.ndarray:
+        """(len(rows), n_users) hybrid similarities of the users at codes `rows` to every user."""
+        from recsys.models._neighbours import corated_rows
+        from recsys.models.profiles import cosine_rows
+
         check_is_fitted(self)
         alpha = self._alpha(alpha)
-        if alpha == 1.0:
-            return self.rating_similarity_.copy()
+        rows = np.asarray(rows, dtype=np.int64)
         if alpha == 0.0:
-            return self.visual_similarity_.copy()
-        return alpha * self.rating_similarity_ + (1.0 - alpha) * self.visual_similarity_
+            return cosine_rows(self._unit_profiles, rows)
+        rating = corated_rows(self._ratings_index, rows, "plain_cosine")
+        np.clip(rating, -1.0, 1.0, out=rating)
+        if alpha == 1.0:
+            return rating
+        return alpha * rating + (1.0 - alpha) * cosine_rows(self._unit_profiles, rows)
 
-    def neighbour_order(self, alpha: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(order, sorted similarities): every other user by decreasing similarity, per user.
+    def similarity(self, alpha: float | None = None) -> np.ndarray:
+        """The hybrid user x user similarity for `alpha` (default: the fitted α), dense: for small
+        data and analyses (recommending never builds it); refused beyond 4 GiB."""
+        check_is_fitted(self)
+        n_users = len(self.user_ids_)
+        check_dense_size(n_users, n_users, "user-similarity", type(self).__name__)
+        return self.similarity_rows(np.arange(n_users), alpha)
 
-        Self-pairs and users with sim <= 0 are pushed to the end and masked by a similarity of
-        -inf, so slicing the first K columns gives N_K(u) for every K at once (pass it to
-        `recommend(..., neighbours=)` to sweep K).
+    @property
+    def rating_similarity_(self) -> np.ndarray:
+        """Dense rating cosine matrix (small data only; see :meth:`similarity`)."""
+        return self.similarity(1.0)
+
+    @property
+    def visual_similarity_(self) -> np.ndarray | None:
+        """Dense profile cosine matrix, or None without features (small data only)."""
+        check_is_fitted(self)
+        return None if self._unit_profiles is None else self.similarity(0.0)
+
+    def neighbour_order(self, alpha: float | None = None, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(order, sorted similarities), each (n_users, k): every user's k most similar other users
+        by decreasing similarity (ties: lower user code first), computed block by block.
+
+        Self-pairs and users with sim <= 0 are never neighbours: where fewer than k remain, the
+        row ends with similarity -inf (and an arbitrary user), so slicing the first K <= k columns
+        gives N_K(u) for every K at once (pass it to `recommend(..., neighbours=)` to sweep K).
+        k defaults to the fitted k.
         """
-        similarity = self.similarity(alpha)
-        np.fill_diagonal(similarity, -np.inf)
-        similarity[similarity <= 0] = -np.inf
-        order = np.argsort(-similarity, axis=1, kind="stable")
-        return order, np.take_along_axis(similarity, order, axis=1)
+        check_is_fitted(self)
+        alpha = self._alpha(alpha)
+        k = check_count(self.k if k is None else k, "k (neighbours)")
+        n_users = len(self.user_ids_)
+        k = min(k, n_users)
+        order = np.empty((n_users, k), dtype=np.int64)
+        similarity = np.empty((n_users, k))
+        block = self._rows_block(n_users)
+        for start in range(0, n_users, block):
+            rows = np.arange(start, min(start + block, n_users))
+            sims = self.similarity_rows(rows, alpha)
+            sims[np.arange(len(rows)), rows] = -np.inf
+            sims[sims <= 0] = -np.inf
+            top = stable_topk(sims, k)
+            order[rows] = top
+            similarity[rows] = np.take_along_axis(sims, top, axis=1)
+        return order, similarity
 
     # ---- recommending ------------------------------------------------------------------------------
     def _top_codes(
@@ -193,6 +239,11 @@ class HybridUserKNN(BaseEstimator, TopNRecommender):
     ) -> tuple[np.ndarray, np.ndarray]:
         """(item codes, scores), each (len(rows), n) for the users at `rows`; -1 / NaN pad short lists."""
         order, sorted_similarity = neighbours
+        if k > order.shape[1]:
+            raise InvalidParameter(
+                f"the neighbour lists hold {order.shape[1]} neighbours per user, fewer than k={k}: "
+                f"call neighbour_order(alpha, k={k})"
+            )
         n_users = len(self.user_ids_)
         top = order[rows, :k]
         weights = sorted_similarity[rows, :k]
@@ -201,14 +252,14 @@ class HybridUserKNN(BaseEstimator, TopNRecommender):
         shape = (len(rows), n_users)
         weight_matrix = sp.csr_matrix((weights[valid], (positions[valid], top[valid])), shape=shape)
         member_matrix = sp.csr_matrix((np.ones(valid.sum()), (positions[valid], top[valid])), shape=shape)
-        scores = np.asarray(weight_matrix @ self.contribution_)
-        candidate = np.asarray(member_matrix @ self.rated_.astype(np.float64)) > 0
+        scores = (weight_matrix @ self.contribution_).toarray()
+        candidate = (member_matrix @ self.rated_).toarray() > 0
         if exclude_seen:
-            candidate &= ~self.rated_[rows]
+            candidate &= ~(self.rated_[rows].toarray() > 0)
         if candidates is not None:
             candidate &= np.isin(self.item_ids_, np.asarray(list(candidates), dtype=np.int64))[None, :]
         scores = np.where(candidate, scores, -np.inf)
-        ranked = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+        ranked = stable_topk(scores, min(n, scores.shape[1]))
         top_scores = np.take_along_axis(scores, ranked, axis=1)
         filled = np.isfinite(top_scores)
         return np.where(filled, ranked, -1), np.where(filled, top_scores, np.nan)
@@ -235,7 +286,7 @@ class HybridUserKNN(BaseEstimator, TopNRecommender):
         n = self._list_length(n)
         k = check_count(self.k if k is None else k, "k (neighbours)")
         if neighbours is None:
-            neighbours = self.neighbour_order(alpha)
+            neighbours = self.neighbour_order(alpha, k)
         if user_ids is None:
             rows = np.arange(len(self.user_ids_))
         else:
@@ -245,12 +296,20 @@ class HybridUserKNN(BaseEstimator, TopNRecommender):
                 raise InvalidInput(f"users not in the training ratings: {user_ids[rows < 0][:10].tolist()}")
         if len(rows) == 0:
             return empty_topn()
-        codes, scores = self._top_codes(rows, neighbours, k, n, exclude_seen, candidates)
-        positions, ranks = np.nonzero(codes >= 0)
-        return topn_frame(
-            self.user_ids_[rows[positions]],
-            ranks + 1,
-            self.item_ids_[codes[positions, ranks]],
-            scores[positions, ranks],
-            np.zeros(len(positions), dtype=bool),
-        )
+        frames = []
+        # Scores are (users x items) per block of users: bounded memory for any catalogue.
+        block = int(np.clip(_BLOCK_BYTES // (16 * max(len(self.item_ids_), 1)), 1, len(rows)))
+        for start in range(0, len(rows), block):
+            part = rows[start : start + block]
+            codes, scores = self._top_codes(part, neighbours, k, n, exclude_seen, candidates)
+            positions, ranks = np.nonzero(codes >= 0)
+            frames.append(
+                topn_frame(
+                    self.user_ids_[part[positions]],
+                    ranks + 1,
+                    self.item_ids_[codes[positions, ranks]],
+                    scores[positions, ranks],
+                    np.zeros(len(positions), dtype=bool),
+                )
+            )
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -42,9 +42,6 @@ from recsys.models.base import (
 )
 from recsys.models.similarity import corated_cosine, corated_pearson
 
-# Bound on the (test users x raters) block sorted at once, to keep memory flat on big items.
-_BLOCK_CELLS = 4_000_000
-
 
 class KCurve(NamedTuple):
     """Predictions for a grid of K from one neighbour sort.
@@ -74,21 +71,106 @@ def _check_flag(value, name: str) -> None:
         raise InvalidParameter(f"{name} must be True or False, got {value!r}")
 
 
-class NeighbourhoodPredictor(RatingPredictor):
-    """User-similarity KNN machinery; subclasses supply the user x user similarity matrix."""
+ENGINES = ("auto", "numba", "torch")
+NEIGHBOURS = ("exact", "approx")
+# Similarity blocks are (B, n_users) float64: B is chosen so one block stays near this size.
+_BLOCK_BYTES = 1 << 30
 
-    def __init__(self, k: int = 40, mean_centred: bool = True, positive_only: bool = True):
+
+def resolve_engine(engine: str, device=None) -> tuple[str, object]:
+    """("numba", None) or ("torch", torch.device): "auto" picks torch on CUDA, else numba."""
+    check_choice(engine, "engine", ENGINES)
+    if engine == "numba":
+        return "numba", None
+    from recsys.config import torch_device_name
+
+    name = str(device) if device is not None else torch_device_name()
+    if engine == "auto" and not name.startswith("cuda"):
+        return "numba", None  # MPS has no float64; the CPU kernels beat torch on a CPU
+    import torch
+
+    return "torch", torch.device(name)
+
+
+def _check_engine_params(engine, device, block_users) -> None:
+    check_choice(engine, "engine", ENGINES)
+    if device is not None and not isinstance(device, str):
+        raise InvalidParameter(f"device must be None or a torch device name such as 'cuda', got {device!r}")
+    check_count(block_users, "block_users", allow_none=True)
+
+
+class NeighbourhoodPredictor(RatingPredictor):
+    """User-similarity KNN machinery without a users x users matrix.
+
+    Subclasses supply similarity *rows* for a block of users (``_similarity_rows``, numpy, and
+    ``_similarity_columns_torch``, torch); predictions compute them block by block (see
+    :mod:`recsys.models._neighbours`). ``engine``: "auto" (torch on a CUDA GPU, else the numba CPU
+    kernels), "numba" or "torch" (on ``device``, default recsys.config.torch_device());
+    ``block_users``: users per similarity block (None: about 1 GiB of float64 per block).
+    ``neighbours="approx"`` restricts each user's neighbours to ``n_candidates`` candidates found
+    with pynndescent, except for items with at most ``exact_raters`` raters (None: 10 x the largest
+    K, at least 1000), computed exactly (see :mod:`recsys.models.approx`); "exact" is Surprise's
+    definition.
+    """
+
+    def __init__(
+        self,
+        k: int = 40,
+        mean_centred: bool = True,
+        positive_only: bool = True,
+        neighbours: str = "exact",
+        n_candidates: int = 200,
+        exact_raters: int | None = None,
+        engine: str = "auto",
+        device: str | None = None,
+        block_users: int | None = None,
+    ):
         self.k = k
         self.mean_centred = mean_centred
         self.positive_only = positive_only
+        self.neighbours = neighbours
+        self.n_candidates = n_candidates
+        self.exact_raters = exact_raters
+        self.engine = engine
+        self.device = device
+        self.block_users = block_users
 
     def _validate_params(self) -> None:
         check_count(self.k, "k (neighbours)")
         _check_flag(self.mean_centred, "mean_centred")
         _check_flag(self.positive_only, "positive_only")
+        check_choice(self.neighbours, "neighbours", NEIGHBOURS)
+        check_count(self.n_candidates, "n_candidates")
+        check_count(self.exact_raters, "exact_raters", minimum=0, allow_none=True)
+        _check_engine_params(self.engine, self.device, self.block_users)
 
-    # -- subclass hook ---------------------------------------------------------------------
-    def _user_similarity(self, train: pd.DataFrame) -> np.ndarray:  # pragma: no cover - interface
+    # -- subclass hooks --------------------------------------------------------------------
+    def _fit_similarity(self, train: pd.DataFrame) -> None:  # pragma: no cover - interface
+        """Keep what the similarity rows need (called by fit after ratings_ is set)."""
+        raise NotImplementedError
+
+    def _similarity_rows(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(len(rows), n_users) float64 similarities of users `rows` (codes) to every user."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def _torch_context(self, device):  # pragma: no cover - interface
+        """Device-resident state for `_similarity_columns_torch` (built once per prediction call)."""
+        raise NotImplementedError
+
+    def _similarity_columns_torch(self, context, rows: np.ndarray):  # pragma: no cover - interface
+        """(n_users, len(rows)) float64 tensor: the transpose of `_similarity_rows(rows)`."""
+        raise NotImplementedError
+
+    def _similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """(len(rows), len(columns)) similarities between two sets of user codes."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def _pair_similarity(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Similarities of the pairs of user codes (left[p], right[p])."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def _candidate_vectors(self) -> np.ndarray:  # pragma: no cover - interface
+        """Dense user vectors whose cosine neighbours are the approximate option's candidates."""
         raise NotImplementedError
 
     # -- fitting ---------------------------------------------------------------------------
@@ -97,24 +179,47 @@ class NeighbourhoodPredictor(RatingPredictor):
         check_training_ratings(train)
         self.learn_rating_scale(train)
         self.ratings_ = RatingMatrix(train)
-        n_users = len(self.ratings_.user_ids)
-        check_dense_size(n_users, n_users, "user-similarity", type(self).__name__)
         self.user_means_ = self.ratings_.user_means()
         self.global_mean_ = float(train["rating"].to_numpy(dtype=np.float64).mean())
-        self.similarity_ = np.asarray(self._user_similarity(train), dtype=np.float64)
-        n_users = len(self.ratings_.user_ids)
-        if self.similarity_.shape != (n_users, n_users):  # pragma: no cover - a bug in a subclass
-            raise AssertionError(f"similarity has shape {self.similarity_.shape}, expected {(n_users, n_users)}")
-        # Raters of each item in training-frame order (Surprise's tie order), as CSR-like arrays.
+        self._fit_similarity(train)
+        # Raters of each item in training-frame order (Surprise's tie order), as CSR-like arrays,
+        # with their ratings (mean-centred when the model is).
         user_codes = self.ratings_.user_codes(train["user_id"].to_numpy())
         item_codes = self.ratings_.item_codes(train["item_id"].to_numpy())
         order = np.argsort(item_codes, kind="stable")
-        self.item_raters_ = user_codes[order]
+        self.item_raters_ = user_codes[order].astype(np.int64)
         self.item_rater_ratings_ = train["rating"].to_numpy(dtype=np.float64)[order]
         self.item_rater_ptr_ = np.concatenate(
             [[0], np.cumsum(np.bincount(item_codes, minlength=len(self.ratings_.item_ids)))]
-        )
+        ).astype(np.int64)
+        if self.mean_centred:
+            self._rater_values = self.item_rater_ratings_ - self.user_means_[self.item_raters_]
+        else:
+            self._rater_values = self.item_rater_ratings_
+        if self.neighbours == "approx":
+            from recsys.models.approx import candidate_neighbours, entry_index
+
+            self.candidates_, self.candidate_similarity_ = candidate_neighbours(self, self.n_candidates)
+            self._entry_index = entry_index(self)
         return self
+
+    @property
+    def similarity_(self) -> np.ndarray:
+        """The whole users x users similarity matrix, dense: for small data and analyses only
+        (predictions never build it); refused beyond 4 GiB."""
+        check_is_fitted(self, "ratings_")
+        n_users = len(self.ratings_.user_ids)
+        check_dense_size(n_users, n_users, "user-similarity", type(self).__name__)
+        return self._similarity_rows(np.arange(n_users))
+
+    def similarity_rows(self, user_ids) -> np.ndarray:
+        """(len(user_ids), n_users) similarities of the given users to every training user (in
+        ``ratings_.user_ids`` order); unknown users raise InvalidInput."""
+        check_is_fitted(self)
+        rows = self.ratings_.user_codes(np.atleast_1d(np.asarray(user_ids, dtype=np.int64)))
+        if (rows < 0).any():
+            raise InvalidInput(f"users not in the training ratings: {np.asarray(user_ids)[rows < 0][:10].tolist()}")
+        return self._similarity_rows(rows)
 
     # -- prediction ------------------------------------------------------------------------
     def _predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,57 +243,82 @@ class NeighbourhoodPredictor(RatingPredictor):
         values, fallback, unknown = self._k_curve(user_ids, item_ids, ks, progress)
         return KCurve(self.clip(values), fallback, unknown)
 
+    def _block_size(self, engine: str, device, n_test_users: int) -> int:
+        if self.block_users is not None:
+            return int(self.block_users)
+        n_users = max(len(self.ratings_.user_ids), 1)
+        budget = _BLOCK_BYTES
+        if engine == "torch":
+            budget = _BLOCK_BYTES // 8  # about a dozen (n_users, B) temporaries per block
+            if device.type == "cuda":
+                import torch
+
+                budget = max(budget, torch.cuda.mem_get_info(device)[0] // 16)
+        return int(np.clip(budget // (8 * n_users), 1, max(n_test_users, 1)))
+
     def _k_curve(self, user_ids, item_ids, ks, progress=None):
         """Unclipped (values, fallback) of shape (len(ks), n_pairs) and the unseen-pair mask."""
+        from recsys.models import _neighbours as kernels
+
         users = self.ratings_.user_codes(user_ids)
         items = self.ratings_.item_codes(item_ids)
         n_pairs = len(users)
         predictions = np.full((len(ks), n_pairs), self.global_mean_, dtype=np.float64)
         fallback = np.ones((len(ks), n_pairs), dtype=bool)
         unknown = (users < 0) | (items < 0)
-
         known = np.flatnonzero(~unknown)
-        known = known[np.argsort(items[known], kind="stable")]
-        item_starts = np.flatnonzero(np.r_[True, np.diff(items[known]) != 0]) if len(known) else np.array([], int)
-        boundaries = np.r_[item_starts, len(known)]
-        k_max = int(ks.max())
-        n_groups = len(item_starts)
-        for group in range(n_groups):
-            pairs = known[boundaries[group] : boundaries[group + 1]]
-            item = items[pairs[0]]
-            start, stop = self.item_rater_ptr_[item], self.item_rater_ptr_[item + 1]
-            raters = self.item_raters_[start:stop]
-            rater_values = self.item_rater_ratings_[start:stop]
-            if self.mean_centred:
-                rater_values = rater_values - self.user_means_[raters]
-            rows_per_block = max(1, _BLOCK_CELLS // max(len(raters), 1))
-            for block_start in range(0, len(pairs), rows_per_block):
-                block = pairs[block_start : block_start + rows_per_block]
-                estimate, no_evidence = self._estimate_block(users[block], raters, rater_values, ks, k_max)
-                predictions[:, block] = estimate.T
-                fallback[:, block] = no_evidence.T
-            if progress is not None and (group % 200 == 0 or group == n_groups - 1):
-                progress(group + 1, n_groups, "neighbour sweep over items")
-        return predictions, fallback, unknown
+        if len(known) == 0:
+            return predictions, fallback, unknown
+        raters = (self.item_rater_ptr_, self.item_raters_, self._rater_values)
+        if self.neighbours == "approx":
+            from recsys.models.approx import approx_curve
 
-    def _estimate_block(self, block_users, raters, rater_values, ks, k_max):
-        similarity = self.similarity_[np.ix_(block_users, raters)]
-        rank = np.argsort(-similarity, axis=1, kind="stable")[:, :k_max]
-        similarity = np.take_along_axis(similarity, rank, axis=1)
-        values = rater_values[rank]
-        if self.positive_only:
-            similarity = np.where(similarity > 0, similarity, 0.0)
-        numerator = np.cumsum(similarity * values, axis=1)
-        denominator = np.cumsum(np.abs(similarity), axis=1)
-        last = np.minimum(ks, len(raters)) - 1
-        numerator = numerator[:, last]
-        denominator = denominator[:, last]
-        user_means = self.user_means_[block_users][:, None]
-        no_evidence = denominator == 0
-        ratio = numerator / np.where(no_evidence, 1.0, denominator)
-        base = user_means if self.mean_centred else 0.0
-        estimate = np.where(no_evidence, user_means, base + ratio)
-        return estimate, no_evidence
+            approx_curve(self, users, items, known, ks, predictions, fallback, progress)
+            return predictions, fallback, unknown
+        known = known[np.argsort(users[known], kind="stable")]
+        test_users, first_pair = np.unique(users[known], return_index=True)
+        engine, device = resolve_engine(self.engine, self.device)
+        block = self._block_size(engine, device, len(test_users))
+        n_blocks = -(-len(test_users) // block)
+        pair_bounds = np.r_[first_pair, len(known)]
+        if engine == "torch":
+            import torch
+
+            context = self._torch_context(device)
+            raters_torch = tuple(torch.as_tensor(array, device=device) for array in raters)
+        else:
+            buffer = np.empty((block, len(self.ratings_.user_ids)))
+        for number in range(n_blocks):
+            rows = test_users[number * block : (number + 1) * block]
+            pairs = known[pair_bounds[number * block] : pair_bounds[min((number + 1) * block, len(test_users))]]
+            local = np.searchsorted(rows, users[pairs])
+            means = self.user_means_[users[pairs]]
+            if engine == "torch":
+                columns = self._similarity_columns_torch(context, rows)
+                values, empty = kernels.select_curve_torch(
+                    columns, local, items[pairs], raters_torch, means, ks, self.positive_only, self.mean_centred
+                )
+                predictions[:, pairs] = values.cpu().numpy()
+                fallback[:, pairs] = empty.cpu().numpy()
+                del columns
+            else:
+                sims = self._similarity_rows(rows, out=buffer)
+                kernels.select_curve(
+                    sims,
+                    local,
+                    items[pairs],
+                    pairs,
+                    raters,
+                    means,
+                    ks,
+                    self.positive_only,
+                    self.mean_centred,
+                    predictions,
+                    fallback,
+                )
+            if progress is not None:
+                progress(number + 1, n_blocks, f"neighbours of users, block {number + 1}/{n_blocks} ({engine})")
+        return predictions, fallback, unknown
 
 
 class UserKNN(NeighbourhoodPredictor):
@@ -196,9 +326,12 @@ class UserKNN(NeighbourhoodPredictor):
 
     similarity: "cosine" or "pearson" (computed over items both users rated);
     min_support: pairs of users with fewer common items get similarity 0.
+    The remaining parameters are :class:`NeighbourhoodPredictor`'s.
     """
 
     SIMILARITIES = {"cosine": corated_cosine, "pearson": corated_pearson}
+    # items rated by this share of users go through BLAS (see _neighbours.CoratedIndex); same results
+    _dense_item_share = 0.2
 
     def __init__(
         self,
@@ -207,8 +340,24 @@ class UserKNN(NeighbourhoodPredictor):
         min_support: int = 1,
         mean_centred: bool = True,
         positive_only: bool = True,
+        neighbours: str = "exact",
+        n_candidates: int = 200,
+        exact_raters: int | None = None,
+        engine: str = "auto",
+        device: str | None = None,
+        block_users: int | None = None,
     ):
-        super().__init__(k=k, mean_centred=mean_centred, positive_only=positive_only)
+        super().__init__(
+            k=k,
+            mean_centred=mean_centred,
+            positive_only=positive_only,
+            neighbours=neighbours,
+            n_candidates=n_candidates,
+            exact_raters=exact_raters,
+            engine=engine,
+            device=device,
+            block_users=block_users,
+        )
         self.similarity = similarity
         self.min_support = min_support
         self._validate_params()
@@ -218,7 +367,39 @@ class UserKNN(NeighbourhoodPredictor):
         check_choice(self.similarity, "similarity", sorted(self.SIMILARITIES))
         check_count(self.min_support, "min_support", minimum=0)
 
-    def _user_similarity(self, train: pd.DataFrame) -> np.ndarray:
-        # The co-rated similarities drop zeros from the sparse matrix as "not rated".
+    def _fit_similarity(self, train: pd.DataFrame) -> None:
+        # The co-rated similarities read zeros of the sparse matrix as "not rated".
+        from recsys.models._neighbours import CoratedIndex
+
         check_positive_ratings(train, type(self).__name__)
-        return self.SIMILARITIES[self.similarity](self.ratings_.matrix, min_support=self.min_support)
+        self._corated = CoratedIndex(self.ratings_.matrix, self._dense_item_share)
+
+    def _similarity_rows(self, rows, out=None):
+        from recsys.models._neighbours import corated_rows
+
+        return corated_rows(self._corated, rows, self.similarity, self.min_support, out)
+
+    def _torch_context(self, device):
+        from recsys.models._neighbours import torch_rating_tensors
+
+        return torch_rating_tensors(self.ratings_.matrix, device)
+
+    def _similarity_columns_torch(self, context, rows):
+        from recsys.models._neighbours import corated_columns_torch
+
+        return corated_columns_torch(context, rows, self.similarity, self.min_support, context["data"].device)
+
+    def _similarity_block(self, rows, columns):
+        from recsys.models._neighbours import corated_rows
+
+        return corated_rows(self._corated, rows, self.similarity, self.min_support, columns=columns)
+
+    def _pair_similarity(self, left, right):
+        from recsys.models.approx import corated_pair_similarity
+
+        return corated_pair_similarity(self.ratings_.matrix, left, right, self.similarity, self.min_support)
+
+    def _candidate_vectors(self):
+        from recsys.models.approx import rating_embedding
+
+        return rating_embedding(self.ratings_.matrix)

@@ -23,7 +23,7 @@ from recsys.errors import InvalidParameter
 from recsys.features.item_features import ItemFeatures
 from recsys.models.base import check_features, check_item_features, check_ratings_frame
 from recsys.models.knn import NeighbourhoodPredictor
-from recsys.models.similarity import cosine_similarity_matrix
+from recsys.models.similarity import unit_rows
 
 RELEVANCE_RULES = ("user_mean", "all")
 
@@ -76,8 +76,9 @@ def user_profiles(
 class ProfileKNN(NeighbourhoodPredictor):
     """User KNN whose neighbours come from the cosine between MUP profiles (Ben Hassen).
 
-    Prediction, K sweep and fallbacks are those of `UserKNN` (shared machinery); only the
-    user-user similarity differs.
+    Prediction, K sweep, fallbacks and the blockwise engines are those of `UserKNN` (shared
+    machinery); only the user-user similarity differs: rows of the cosine matrix are computed per
+    block of users (unit profiles times all unit profiles), never the whole matrix.
     """
 
     def __init__(
@@ -87,8 +88,24 @@ class ProfileKNN(NeighbourhoodPredictor):
         relevance: str | float = "user_mean",
         mean_centred: bool = True,
         positive_only: bool = True,
+        neighbours: str = "exact",
+        n_candidates: int = 200,
+        exact_raters: int | None = None,
+        engine: str = "auto",
+        device: str | None = None,
+        block_users: int | None = None,
     ):
-        super().__init__(k=k, mean_centred=mean_centred, positive_only=positive_only)
+        super().__init__(
+            k=k,
+            mean_centred=mean_centred,
+            positive_only=positive_only,
+            neighbours=neighbours,
+            n_candidates=n_candidates,
+            exact_raters=exact_raters,
+            engine=engine,
+            device=device,
+            block_users=block_users,
+        )
         self.features = features
         self.relevance = relevance
         self._validate_params()
@@ -98,10 +115,46 @@ class ProfileKNN(NeighbourhoodPredictor):
         check_relevance(self.relevance)
         check_features(self.features, "features")
 
-    def _user_similarity(self, train: pd.DataFrame) -> np.ndarray:
+    def _fit_similarity(self, train: pd.DataFrame) -> None:
         user_ids, profiles = user_profiles(train, self.features, self.relevance)
         if not np.array_equal(user_ids, self.ratings_.user_ids):  # pragma: no cover - same sort rule
             raise AssertionError("profile users do not line up with the rating matrix")
         self.profiles_ = profiles
         self.users_without_profile_ = user_ids[~profiles.any(axis=1)]
-        return cosine_similarity_matrix(profiles)
+        self._unit_profiles = unit_rows(profiles)  # float64, zero rows stay zero
+
+    def _similarity_rows(self, rows, out=None):
+        return cosine_rows(self._unit_profiles, rows, out)
+
+    def _torch_context(self, device):
+        import torch
+
+        return torch.as_tensor(self._unit_profiles, device=device)
+
+    def _similarity_columns_torch(self, context, rows):
+        import torch
+
+        block = context[torch.as_tensor(np.asarray(rows, dtype=np.int64), device=context.device)]
+        return torch.clamp(context @ block.T, -1.0, 1.0) + 0.0
+
+    def _similarity_block(self, rows, columns):
+        return np.clip(self._unit_profiles[rows] @ self._unit_profiles[columns].T, -1.0, 1.0)
+
+    def _pair_similarity(self, left, right):
+        products = np.einsum("ij,ij->i", self._unit_profiles[left], self._unit_profiles[right])
+        return np.clip(products, -1.0, 1.0)
+
+    def _candidate_vectors(self):
+        return self._unit_profiles.astype(np.float32)
+
+
+def cosine_rows(unit: np.ndarray, rows, out=None) -> np.ndarray:
+    """Rows `rows` of the cosine matrix of unit row vectors, clipped to [-1, 1] (as
+    `cosine_similarity_matrix`), computed as one BLAS product per block."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if out is None:
+        out = np.empty((len(rows), len(unit)))
+    out = out[: len(rows)]
+    np.matmul(unit[rows], unit.T, out=out)
+    np.clip(out, -1.0, 1.0, out=out)
+    return out

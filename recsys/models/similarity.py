@@ -110,3 +110,25 @@ def corated_pearson(ratings: sp.csr_matrix, min_support: int = 1) -> np.ndarray:
     similarity[common < max(min_support, 1)] = 0.0
     np.fill_diagonal(similarity, 1.0)
     return similarity
+
+
+def stable_topk(scores: np.ndarray, m: int) -> np.ndarray:
+    """Column indices of the m largest entries of every row, best first, ties to the lower column:
+    exactly ``np.argsort(-scores, axis=1, kind="stable")[:, :m]``, in O(columns) per row plus a
+    sort of the kept ones (argpartition finds the m-th value; equal values are then taken in
+    column order). -inf entries sort last, like in the full sort."""
+    scores = np.asarray(scores)
+    n_rows, n_columns = scores.shape
+    m = min(int(m), n_columns)
+    if m <= 0:
+        return np.empty((n_rows, 0), dtype=np.int64)
+    if m >= n_columns // 2:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :m]
+    threshold = -np.partition(-scores, m - 1, axis=1)[:, m - 1 : m]
+    greater = scores > threshold
+    need = m - greater.sum(axis=1, keepdims=True)
+    equal = scores == threshold
+    chosen = greater | (equal & (np.cumsum(equal, axis=1) <= need))
+    columns = np.nonzero(chosen)[1].reshape(n_rows, m)  # ascending column order per row
+    kept = np.take_along_axis(scores, columns, axis=1)
+    return np.take_along_axis(columns, np.argsort(-kept, axis=1, kind="stable"), axis=1)
