@@ -137,8 +137,9 @@ def implicit_rows(matrix, side: str) -> sp.csr_matrix:
 class FactorizationMachine(RatingPredictor):
     """Second-order factorization machine (Rendle 2010) on libFM's layout for ratings.
 
-    Input row for (u, i): one-hot user, one-hot item, the item's side features (each block scaled to
-    mean row norm 1), optionally the user's side features and the implicit-feedback blocks. Model:
+    Input row for (u, i): one-hot user, one-hot item, the item's side features (sets such as genres
+    row-normalised to sum 1, other blocks scaled to mean row norm 1), optionally the user's side
+    features, and the implicit-feedback blocks. Model:
 
         ŷ(x) = w0 + Σ_j w_j x_j + ½ Σ_f [(Σ_j v_jf x_j)² − Σ_j v_jf² x_j²]
 
@@ -168,8 +169,9 @@ class FactorizationMachine(RatingPredictor):
     rating-weighted mean id weight and factors ("an average rated item"); ``unseen="user_average"``
     (default) the mean over the items this user rated in training (for an unseen user: over the
     users who rated this item), which also carries the user's own taste in items, as the
-    user-mean baseline does. Either way every other present
-    feature is used: an item unseen in training but present in ``side_features`` is scored from
+    user-mean baseline does; with implicit blocks it averages each item's id and implicit parts
+    (its effect as the model sees it; the cold item itself has no raters yet). Either way every
+    other present feature is used: an item unseen in training but present in ``side_features`` is scored from
     its features (cold start) and is not a fallback; ``predict(..., return_fallback=True)`` flags
     only pairs whose unseen user or item has no side features at all.
 
@@ -177,7 +179,8 @@ class FactorizationMachine(RatingPredictor):
     (seeds 0-1, ids + genres): RMSE 0.8769, vs 0.8767 at 200 sweeps, 0.8771 at k=32, 0.8796 at k=10
     and 0.8887 without the implicit blocks (bench/fm_vs_myfm.py compares with myFM).
 
-    Fitted attributes: ``samples_`` (parameters per kept sample), ``hyper_`` (the last α and group
+    Fitted attributes: ``samples_`` (parameters per kept sample: ~0.9 MB each on ML-100K at k=20
+    with implicit blocks), ``hyper_`` (the last α and group
     priors), ``train_rmse_``, ``noise_precision_``, ``fit_seconds_``, ``device_``.
     """
 
