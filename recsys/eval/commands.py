@@ -6,6 +6,9 @@
     python -m recsys evaluate r2 --dataset ml-100k --features genre,poster:tf_efficientnet_lite0
 
 Splits are cached (recsys.eval.splits), so repeated runs and the app compare on identical data.
+rmse-k and fusion score a stated sample of the test ratings on large datasets (at most 10,000
+test users and 1,000,000 test ratings, as the pages do; recsys.eval.sampling) and say so;
+``--full`` scores them all, ``--max-users N`` / ``--max-test N`` set the sample.
 Every command prints a table, writes it with --out (CSV), and ends with one key=value line.
 """
 
@@ -104,6 +107,36 @@ def _finish(frame: pd.DataFrame, args, summary: str) -> int:
     return 0
 
 
+def _sample(args, splits):
+    """The stated test sample of a costly experiment (recsys.eval.sampling); --full: none."""
+    from recsys.eval.sampling import sample_for_experiment
+
+    if args.full:
+        sample = sample_for_experiment(splits, max_test=None, max_users=None)
+    else:
+        sample = sample_for_experiment(splits, max_test=args.max_test, max_users=args.max_users, seed=args.seed)
+    print(sample.description)
+    return sample
+
+
+def _sample_flags(parser: argparse.ArgumentParser) -> None:
+    from recsys.eval.sampling import DEFAULT_MAX_TEST, DEFAULT_MAX_USERS
+
+    parser.add_argument(
+        "--full", action="store_true", help="score every test rating (default: the stated sample on large datasets)"
+    )
+    parser.add_argument(
+        "--max-users",
+        type=int,
+        default=DEFAULT_MAX_USERS,
+        help=f"score the test ratings of at most N random test users (default {DEFAULT_MAX_USERS:,}); "
+        "training always uses every rating",
+    )
+    parser.add_argument(
+        "--max-test", type=int, default=DEFAULT_MAX_TEST, help=f"at most N test ratings (default {DEFAULT_MAX_TEST:,})"
+    )
+
+
 def _rmse_k(args) -> int:
     from recsys.eval.experiments import rmse_vs_k
     from recsys.eval.metrics import summarise_folds
@@ -118,10 +151,11 @@ def _rmse_k(args) -> int:
         )
     dataset, splits = _dataset_and_splits(args)
     representations = _representations(dataset, args.representations, args.extract)
+    sample = _sample(args, splits)
     progress = _progress("rmse-k")
     try:
         frame = rmse_vs_k(
-            splits,
+            sample.folds,
             representations,
             parse_grid(args.k),
             similarity=args.similarity,
@@ -147,10 +181,16 @@ def _fusion(args) -> int:
     name, item_features = next(iter(features.items()))
     if item_features is None:
         raise InvalidParameter("fusion needs item features (e.g. --features genre), not 'ratings'")
+    sample = _sample(args, splits)
     progress = _progress("fusion")
     try:
         curve = fusion_curve(
-            splits, item_features, parse_grid(args.weights, float), k=args.knn_k, top_m=args.top_m, progress=progress
+            sample.folds,
+            item_features,
+            parse_grid(args.weights, float),
+            k=args.knn_k,
+            top_m=args.top_m,
+            progress=progress,
         )
     finally:
         progress.close()
@@ -287,6 +327,7 @@ def add_parser(subparsers) -> None:
     rmse_k.add_argument("--k", default="10:100:10", help="start:stop:step or comma list")
     rmse_k.add_argument("--similarity", default="cosine", choices=["cosine", "pearson"])
     rmse_k.add_argument("--min-support", type=int, default=1)
+    _sample_flags(rmse_k)
     rmse_k.set_defaults(func=_rmse_k)
 
     fusion = experiments.add_parser("fusion", help="w·CF + (1−w)·content over a grid of fusion weights w, per fold")
@@ -295,6 +336,7 @@ def add_parser(subparsers) -> None:
     fusion.add_argument("--weights", default="0:1:0.1", help="fusion weights w: start:stop:step or comma list")
     fusion.add_argument("--knn-k", type=int, default=40, help="neighbours of the CF user KNN")
     fusion.add_argument("--top-m", type=int, default=None, help="content: only the m most similar rated items vote")
+    _sample_flags(fusion)
     fusion.set_defaults(func=_fusion)
 
     cold = experiments.add_parser("cold-start", help="RMSE on items held out of training vs the user mean")

@@ -49,12 +49,15 @@ class KCurve(NamedTuple):
     values:   (len(ks), n_pairs) predictions, clipped to the training scale;
     fallback: (len(ks), n_pairs) True where the pair had no neighbour evidence at that K (the
               user's mean) or an unseen user or item (the global mean);
-    unknown:  (n_pairs,) True where the user or the item is unseen in training.
+    unknown:  (n_pairs,) True where the user or the item is unseen in training;
+    info:     how the neighbours were found: engine ("numba"/"torch"), device, blocks, and for
+              ``neighbours="approx"`` the shares of pairs computed exactly and of short lists.
     """
 
     values: np.ndarray
     fallback: np.ndarray
     unknown: np.ndarray
+    info: dict | None = None
 
 
 def _check_ks(ks) -> np.ndarray:
@@ -223,7 +226,7 @@ class NeighbourhoodPredictor(RatingPredictor):
 
     # -- prediction ------------------------------------------------------------------------
     def _predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values, fallback, _ = self._k_curve(user_ids, item_ids, np.array([self.k], dtype=np.int64))
+        values, fallback, _, _ = self._k_curve(user_ids, item_ids, np.array([self.k], dtype=np.int64))
         return values[0], fallback[0]
 
     def predict_k_curve(self, user_ids, item_ids, ks, progress=None) -> KCurve:
@@ -240,8 +243,8 @@ class NeighbourhoodPredictor(RatingPredictor):
             raise InvalidInput(
                 f"user_ids {user_ids.shape} and item_ids {item_ids.shape} must be 1-D and of equal length"
             )
-        values, fallback, unknown = self._k_curve(user_ids, item_ids, ks, progress)
-        return KCurve(self.clip(values), fallback, unknown)
+        values, fallback, unknown, info = self._k_curve(user_ids, item_ids, ks, progress)
+        return KCurve(self.clip(values), fallback, unknown, info)
 
     def _block_size(self, engine: str, device, n_test_users: int) -> int:
         if self.block_users is not None:
@@ -268,13 +271,13 @@ class NeighbourhoodPredictor(RatingPredictor):
         unknown = (users < 0) | (items < 0)
         known = np.flatnonzero(~unknown)
         if len(known) == 0:
-            return predictions, fallback, unknown
+            return predictions, fallback, unknown, {"engine": "none", "pairs": 0}
         raters = (self.item_rater_ptr_, self.item_raters_, self._rater_values)
         if self.neighbours == "approx":
             from recsys.models.approx import approx_curve
 
-            approx_curve(self, users, items, known, ks, predictions, fallback, progress)
-            return predictions, fallback, unknown
+            info = approx_curve(self, users, items, known, ks, predictions, fallback, progress)
+            return predictions, fallback, unknown, {"engine": "numba", "device": "cpu", **info}
         known = known[np.argsort(users[known], kind="stable")]
         test_users, first_pair = np.unique(users[known], return_index=True)
         engine, device = resolve_engine(self.engine, self.device)
@@ -318,7 +321,14 @@ class NeighbourhoodPredictor(RatingPredictor):
                 )
             if progress is not None:
                 progress(number + 1, n_blocks, f"neighbours of users, block {number + 1}/{n_blocks} ({engine})")
-        return predictions, fallback, unknown
+        info = {
+            "engine": engine,
+            "device": str(device) if device is not None else "cpu",
+            "blocks": n_blocks,
+            "block_users": block,
+            "pairs": len(known),
+        }
+        return predictions, fallback, unknown, info
 
 
 class UserKNN(NeighbourhoodPredictor):
