@@ -115,6 +115,7 @@ focus = c5.selectbox(
     find_options,
     key="emb_find",
     format_func=lambda i: "—" if i is None else titles.get(i, str(i)),
+    placeholder="Type a title…",
     help="Highlights it on the map and shows its nearest posters; clicking a point does the same.",
 )
 sprites = c6.toggle("Poster sprites on the map", key="emb_sprites", help="Up to 120 thumbnails, evenly spread.")
@@ -150,6 +151,7 @@ with map_col:
             on_select=on_map_select,
             selection_mode=("points", "box", "lasso"),
             protocol=f"{method.upper()} of {label}",
+            config={"scrollZoom": True},
         )
 with panel_col:
     note = (
@@ -192,7 +194,10 @@ if len(selected) > 1:
     ui.poster_cards(dataset, selected[start : start + PAGE_SIZE], columns=6)
     ui.show_table(chosen, "selected_items", key="emb_selected", hide_index=True)
 elif focus is None:
-    st.caption("Tip: hover for posters, click a point for its neighbours, drag a lasso or box for a gallery.")
+    st.caption(
+        "Tip: hover for posters, click a point for its neighbours, scroll to zoom, drag to pan; the lasso and box "
+        "in the chart's toolbar select many for a gallery and a CSV."
+    )
 
 # ---- trailer trajectories ------------------------------------------------------------------------
 trailer_sources = {k: v for k, v in options.items() if v.startswith("trailer")}

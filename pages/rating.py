@@ -43,14 +43,15 @@ with ui.controls():
     k_step = c2.number_input("K step", 1, 100, key="rp_kstep")
     ui.bind("rp_folds", "folds", 1, options=list(FOLDS), cast=int)
     folds = c3.selectbox("Evaluation", list(FOLDS), format_func=FOLDS.get, key="rp_folds")
-    reduce_choices = [None, 16, 64, 256]
-    ui.bind("rp_reduce", "pca", None, options=reduce_choices, cast=int)
+    reduce_choices = [0, 16, 64, 256]  # 0 = none (a None option would show as an empty selector)
+    ui.bind("rp_reduce", "pca", 0, options=reduce_choices, cast=int, url_default=False)
     reduce_to = c4.selectbox(
         "Also PCA-reduced CNN features to",
         reduce_choices,
         key="rp_reduce",
-        format_func=lambda d: "—" if d is None else f"{d} dims",
+        format_func=lambda d: "—" if not d else f"{d} dims",
     )
+    reduce_to = reduce_to or None
     ui.bind("rp_metric", "metric", "rmse", options=["rmse", "mae"])
     metric = st.radio("Metric", ["rmse", "mae"], format_func=str.upper, horizontal=True, key="rp_metric")
     ks = tuple(range(int(k_step) if k_step < k_max else 1, int(k_max) + 1, int(k_step)))

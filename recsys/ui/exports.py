@@ -53,17 +53,24 @@ def show_figure(
     selection_mode=None,
     export=True,
     protocol: str | None = None,
+    config: dict | None = None,
 ):
     """Draw a plotly figure with PNG (modebar) and HTML (button) export; returns the selection event.
 
-    protocol: how the numbers were obtained (e.g. "80/20 holdout, seed 0"), shown in the subtitle."""
+    protocol: how the numbers were obtained (e.g. "80/20 holdout, seed 0"), shown in the subtitle;
+    config: extra plotly config (e.g. {"scrollZoom": True} for a map)."""
     kwargs = {}
     if on_select is not None:
         kwargs["on_select"] = on_select
         if selection_mode is not None:
             kwargs["selection_mode"] = selection_mode
     event = st.plotly_chart(
-        styled(fig, protocol), config=_figure_config(export_name(name)), key=key, width="stretch", **kwargs
+        styled(fig, protocol),
+        config={**_figure_config(export_name(name)), **(config or {})},
+        key=key,
+        width="stretch",
+        theme=None,  # our template (recsys.viz.theme), not Streamlit's: the same look on screen and in exports
+        **kwargs,
     )
     if export and not presentation():
         st.download_button(

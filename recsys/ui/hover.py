@@ -34,7 +34,7 @@ _CSS = """
 _HTML = """<div class="recsys-hover" data-testid="recsys-hover-panel">
 <div class="hint">Hover a point to see its poster; click it for its nearest posters.</div></div>"""
 
-_JS = """
+_JS = r"""
 export default function(component) {
   const { data, parentElement } = component;
   const box = parentElement.querySelector('.recsys-hover');
@@ -47,7 +47,8 @@ export default function(component) {
     if (!cd || cd.length < 2) { return; }
     const id = String(cd[0]);
     const uri = thumbs[id];
-    const year = (cd[2] === null || cd[2] === undefined || Number.isNaN(cd[2])) ? '' : ' (' + Math.round(cd[2]) + ')';
+    const hasYear = /\(\d{4}\)\s*$/.test(String(cd[1]));
+    const year = (hasYear || cd[2] === null || cd[2] === undefined || Number.isNaN(cd[2])) ? '' : ' (' + Math.round(cd[2]) + ')';
     const mean = (typeof cd[3] === 'number' && !Number.isNaN(cd[3])) ? cd[3].toFixed(2) : 'n/a';
     const image = uri
       ? '<img class="recsys-hover-img" data-item="' + escape(id) + '" src="' + uri + '" alt="poster">'

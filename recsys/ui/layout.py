@@ -26,7 +26,7 @@ def presentation() -> bool:
 PRESENTATION_CSS = (
     f"html, body, .stMarkdown, .stCaption, p, li, label, [data-testid='stMetricLabel'] p "
     f"{{ font-size: {PRESENTATION_FONT_SIZE}px !important; }}"
-    "[data-testid='stMetricValue'] { font-size: 2.6rem !important; } "
+    "[data-testid='stMetricValue'], [data-testid='stMetricValue'] * { font-size: 2.6rem !important; } "
     "h1 { font-size: 2.8rem !important; } h2, h3 { font-size: 2.0rem !important; } "
     "[data-testid='stImageCaption'] { font-size: 1rem !important; } "
     "[data-testid='stToolbar'], [data-testid='stDecoration'] { display: none; } "

@@ -60,13 +60,12 @@ def standin_banner(dataset: Dataset, used_label: str, *, is_cnn: bool, key: str,
         return True
     estimate = quick_extraction_estimate(posters)
     with st.container(border=True):
-        left, right = st.columns([3, 1], vertical_alignment="center")
-        left.warning(
+        st.warning(
             f"**Stand-in:** no CNN poster features are extracted for **{dataset.name}** yet, so this page uses "
             f"**{used_label}** in their place: a pixel baseline, not a CNN.",
             icon=":material/warning:",
         )
-        clicked = right.button(
+        clicked = st.button(
             f"Extract lite0 posters ({estimate} on a laptop CPU)",
             key=f"standin_extract_{key}",
             type="primary",

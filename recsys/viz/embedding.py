@@ -206,7 +206,9 @@ def embedding_scatter(
     fig.update_layout(
         title=title,
         height=height,
-        dragmode="lasso",
+        # pan, not lasso: Streamlit turns click-to-select off while a lasso/box drag mode is active,
+        # and a click on a point must open its neighbours (the lasso and box are one modebar click away)
+        dragmode="pan",
         legend=dict(title=dict(text=str(colour.name)), itemsizing="constant", tracegroupgap=2),
         hovermode="closest",
         xaxis=dict(title=axis_labels[0], zeroline=False),

@@ -38,53 +38,34 @@ COLORWAY = (
     "#11A579",
 )
 
-# ~20 clearly distinct colours (Kelly's maximum-contrast set without white, black and the
-# near-white buff): neighbours in the list differ in hue *and* lightness, so 19 genres stay apart.
-DISTINCT = (
-    "#1F77B4",  # blue
-    "#E6194B",  # red
-    "#3CB44B",  # green
-    "#F58231",  # orange
-    "#911EB4",  # purple
-    "#42D4F4",  # cyan
-    "#F032E6",  # magenta
-    "#9A6324",  # brown
-    "#469990",  # teal
-    "#000075",  # navy
-    "#808000",  # olive
-    "#800000",  # maroon
-    "#DCBE00",  # mustard (darker than yellow: readable on white)
-    "#FF8C94",  # salmon
-    "#6B8E23",  # olive drab
-    "#4363D8",  # royal blue
-    "#A9A9A9",  # grey
-    "#BF8040",  # tan
-    "#00A86B",  # jade
-    "#5B2C6F",  # plum
-)
-
 # MovieLens genres get fixed colours, so Drama is the same colour on every chart and every page.
-MOVIELENS_GENRES = (
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-    "IMAX",
-)
+# 20 clearly distinct colours (after Trubetskoy's "20 simple distinct colours", with the pastel
+# ones, which vanish on a white slide, replaced by darker hues): the genres that are frequent
+# together (Drama, Comedy, Thriller, Action, Romance, Horror, Sci-Fi) differ in hue *and* lightness.
+GENRE_COLOURS = {
+    "Action": "#E6194B",  # red
+    "Adventure": "#F58231",  # orange
+    "Animation": "#3CB44B",  # green
+    "Children": "#42D4F4",  # cyan
+    "Comedy": "#D4A600",  # gold (a yellow that reads on white)
+    "Crime": "#469990",  # teal
+    "Documentary": "#A9A9A9",  # grey
+    "Drama": "#4363D8",  # blue
+    "Fantasy": "#911EB4",  # purple
+    "Film-Noir": "#6D6D6D",  # dark grey
+    "Horror": "#222222",  # black
+    "Musical": "#F032E6",  # magenta
+    "Mystery": "#000075",  # navy
+    "Romance": "#F781BF",  # pink
+    "Sci-Fi": "#7FB800",  # lime
+    "Thriller": "#9A6324",  # brown
+    "War": "#808000",  # olive
+    "Western": "#800000",  # maroon
+    "IMAX": "#9A7FD1",  # lavender
+}
+SPARE = ("#00A86B",)  # jade, for a 20th category
+DISTINCT = tuple(GENRE_COLOURS.values()) + SPARE
+MOVIELENS_GENRES = tuple(GENRE_COLOURS)
 MISSING_COLOUR = "#C8C8C8"  # (none), unknown, other
 
 
@@ -193,13 +174,16 @@ def apply(
             xanchor="left",
             automargin=True,
         ),
-        legend=dict(font=dict(size=tick), title=dict(font=dict(size=tick))),
+        legend=dict(font=dict(size=tick, color=TEXT), title=dict(font=dict(size=tick, color=TEXT))),
         hoverlabel=dict(font=dict(size=max(13, tick - 2))),
     )
     fig.update_xaxes(tickfont=dict(size=tick, color=TEXT), title_font=dict(size=tick + 2, color=TEXT), automargin=True)
     fig.update_yaxes(tickfont=dict(size=tick, color=TEXT), title_font=dict(size=tick + 2, color=TEXT), automargin=True)
     fig.update_annotations(font_size=tick)  # subplot titles, hline labels
     if presentation:
+        # log axes label 2 and 5 between the decades at 3/4 of the tick size (15 px): decades only
+        fig.update_xaxes(selector=dict(type="log"), dtick=1)
+        fig.update_yaxes(selector=dict(type="log"), dtick=1)
         fig.update_traces(selector=dict(type="scatter", mode="lines"), line_width=3.5)
         fig.update_traces(selector=dict(type="scatter", mode="lines+markers"), line_width=3.5)
     # Room above the plot for a title of two lines and the subtitle; legends get their own margin.
