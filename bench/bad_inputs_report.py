@@ -83,10 +83,13 @@ def main() -> None:
             folder = workdir / f"fault-{number}"
             folder.mkdir()
             os.environ["RECSYS_CACHE_DIR"] = str(folder / "cache")
-            if name == "concurrent-first-use" and (args.data_dir / "ml-100k" / "u.data").is_file():
-                result = corpus.fault_concurrent_first_use(folder, args.data_dir)
-            else:
-                result = scenario(folder)
+            try:
+                if name == "concurrent-first-use" and (args.data_dir / "ml-100k" / "u.data").is_file():
+                    result = corpus.fault_concurrent_first_use(folder, args.data_dir)
+                else:
+                    result = scenario(folder)
+            except Exception as exc:  # noqa: BLE001 - a scenario that crashes is a fault not survived
+                result = corpus.FaultResult(name, False, False, f"crashed: {type(exc).__name__}: {exc}")
             if result.skipped:
                 skipped += 1
                 print(f"skipped: {name}: {result.skipped}", file=sys.stderr)
