@@ -12,6 +12,12 @@ Cornac itself; ours with our defaults and with Cornac's hyperparameters, evaluat
 ``recsys.eval.ranking``. Cornac's trained models are also scored by our evaluator
 (``metric_max_abs_diff``: per-user Recall@20 of ours vs Cornac's on Cornac's own scores).
 
+Cornac 3.0.1's VBPR adds the visual bias as a (B, 1) column to (B,) scores, so its loss sums a
+B x B matrix that pairs every triple with every other triple's visual bias (B = 100): "the same
+hyperparameters" are then not the same model. ``--broadcast-check`` (on by default) trains Cornac's
+VBPR with that one line fixed (``.squeeze(1)``, patched here, never in Cornac) and ours with
+Cornac's settings for the same ``--check-epochs`` (10), which is the like-for-like comparison.
+
 Cornac's VBPR takes minutes: its result is recorded under the cache folder
 (``bench/ranking_vs_cornac-*.json``) and reused on later runs, with its date, unless
 ``--rerun-cornac``; ``--cornac-vbpr-epochs`` runs it shorter (then the speedup is extrapolated
@@ -135,6 +141,22 @@ def run_cornac(split, name: str, model, task: rk.RankingTask) -> dict:
     return out
 
 
+def fixed_cornac_vbpr():
+    """Cornac's VBPR with its (B, 1) + (B,) broadcast fixed: the loss sums B triples, not B x B pairs."""
+    import inspect
+    import textwrap
+
+    from cornac.models.vbpr import recom_vbpr
+
+    source = textwrap.dedent(inspect.getsource(recom_vbpr.VBPR._fit_torch))
+    if "+ feat_diff.mm(Bp)\n" not in source:
+        return None  # another Cornac version: nothing to patch
+    fixed = source.replace("+ feat_diff.mm(Bp)\n", "+ feat_diff.mm(Bp).squeeze(1)\n")
+    namespace: dict = {}
+    exec(compile(fixed, "cornac-vbpr-fixed", "exec"), vars(recom_vbpr), namespace)  # noqa: S102 - Cornac's own code
+    return type("FixedVBPR", (recom_vbpr.VBPR,), {"_fit_torch": namespace["_fit_torch"]})
+
+
 def recorded_cornac_vbpr(path, fingerprint: str) -> dict | None:
     try:
         record = json.loads(path.read_text())
@@ -167,6 +189,13 @@ def main() -> None:
     parser.add_argument("--cornac-vbpr-epochs", type=int, default=50, help="Cornac VBPR epochs (50 = README)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both libraries")
     parser.add_argument("--no-control", action="store_true", help="skip the real/shuffled/random/none control")
+    parser.add_argument(
+        "--broadcast-check",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Cornac's VBPR with its loss broadcast fixed vs ours, same settings (see the docstring)",
+    )
+    parser.add_argument("--check-epochs", type=int, default=10, help="epochs of the broadcast check")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
@@ -229,6 +258,25 @@ def main() -> None:
     rows.append(
         run_ours(task, "ours VBPR (Cornac settings)", VBPR(features=shared, device="cpu", **OURS_VBPR_AS_CORNAC))
     )
+
+    if args.broadcast_check:
+        fixed = fixed_cornac_vbpr()
+        if fixed is None:
+            log("broadcast check skipped: this Cornac's VBPR does not have the (B, 1) + (B,) line")
+        else:
+            log(
+                f"broadcast check: Cornac VBPR with the loss fixed and ours, Cornac's settings, {args.check_epochs} epochs"
+            )
+            check = dict(CORNAC_VBPR, n_epochs=args.check_epochs)
+            rows.append(
+                run_cornac(
+                    split, "Cornac VBPR fixed (check)", fixed(**check, use_gpu=False, seed=123, verbose=False), task
+                )
+            )
+            ours_check = dict(OURS_VBPR_AS_CORNAC, n_epochs=args.check_epochs)
+            rows.append(
+                run_ours(task, "ours VBPR (Cornac settings, check)", VBPR(features=shared, device="cpu", **ours_check))
+            )
 
     table = pd.DataFrame(
         [{k: v for k, v in row.items() if k not in ("per_user_recall20", "ranking", "fingerprint")} for row in rows]
@@ -319,6 +367,10 @@ def main() -> None:
             parts.append(f"cold_vbpr_real={control['cold'][study.CONTROL_LABELS['real']]:.4f}")
             parts.append(f"cold_vbpr_shuffled={control['cold'][study.CONTROL_LABELS['shuffled']]:.4f}")
             parts.append(f"cold_vbpr_random={control['cold'][study.CONTROL_LABELS['random']]:.4f}")
+    if "Cornac VBPR fixed (check)" in by:
+        parts.append(f"check_epochs={args.check_epochs}")
+        parts.append(f"cornac_fixed_vbpr_check_recall20={value('Cornac VBPR fixed (check)')}")
+        parts.append(f"ours_vbpr_cornac_settings_check_recall20={value('ours VBPR (Cornac settings, check)')}")
     parts.append(f"total_s={time.perf_counter() - started:.0f}")
     print(" ".join(parts))
 
