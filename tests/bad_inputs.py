@@ -1178,6 +1178,7 @@ CORRUPTIONS = {
     "garbage": lambda data: bytes(
         np.random.default_rng(len(data)).integers(0, 256, max(64, len(data) // 3), dtype=np.uint8)
     ),  # fmt: skip
+    "foreign": lambda data: b"garbage\n",  # readable text, wrong content (a file edited or replaced by hand)
 }
 
 
