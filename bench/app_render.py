@@ -40,7 +40,8 @@ REDRAWS = {
     "rating": ("radio", "rp_metric", "mae"),
     "fusion": ("radio", "fu_metric", "mae"),
     "recommend": ("number_input", "rec_n", 3),
-    "audience": None,
+    "ranking": None,
+    "audience": ("radio", "audience_facet", "gender"),
 }
 
 

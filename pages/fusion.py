@@ -10,7 +10,7 @@ from recsys.eval import experiments, headline
 from recsys.eval.splits import cached_splits
 from recsys.models.content import ContentPredictor
 from recsys.models.knn import UserKNN
-from recsys.ui.scale import rating_sample, sample_banner
+from recsys.ui.scale import experiment_banner, experiment_sample
 from recsys.viz import curves, takeaways
 
 dataset = ui.current_dataset()
@@ -31,7 +31,6 @@ default_features = (
 )
 CF_MODELS = ["user KNN", "biased MF"]
 SPLITS = {"kfold": "random folds (all items)", "cold_items": "cold-start items (held-out items unseen in training)"}
-sample, split_name = rating_sample(dataset)
 
 with ui.controls():
     c1, c2, c3 = st.columns(3)
@@ -60,16 +59,24 @@ ui.standin_banner(
     key="fu",
     reset=(("fu_features", "rep"),),
 )
-sample_banner(
+
+
+def splits_of(split_name: str, split_kind: str, n_folds: int):
+    """The folds, their test side reduced to the stated sample on large data (the CLI's default)."""
+    splits = cached_splits(dataset.ratings, dataset.name, split_kind, seed=0, n_folds=n_folds)
+    return experiment_sample((token, split_kind, n_folds), splits).folds
+
+
+sample = experiment_sample(
+    (token, split_kind, int(n_folds)),
+    cached_splits(dataset.ratings, dataset.name, split_kind, seed=0, n_folds=int(n_folds)),
+)
+split_name = sample.description
+experiment_banner(
     sample,
     f"recsys evaluate fusion --dataset {dataset.name} --features {options[features_label]} --split {split_kind} "
     f"--folds {n_folds}",
 )
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def splits_of(split_name: str, split_kind: str, n_folds: int):
-    return cached_splits(sample.ratings, split_name, split_kind, seed=0, n_folds=n_folds)
 
 
 def cf_model_for(cf_name: str, cf_k: int):
@@ -124,20 +131,31 @@ ui.bind(
     options=subsets,
 )
 subset = c5.radio("Items", subsets, horizontal=True, key=f"fu_subset_{split_kind}")
+weights = ["best"] + [round(float(w), 2) for w in sorted(curve["weight"].unique())]
+ui.bind("fu_w", "w", "best", options=weights, cast=lambda t: t if t == "best" else float(t))
+inspect_w = st.select_slider(
+    "Inspect the fusion weight w (w·CF + (1−w)·content)",
+    weights,
+    key="fu_w",
+    format_func=lambda w: "best w" if w == "best" else f"{w:.2f}",
+    help="'best w' is the weight with the lowest mean error over folds; any other w shows its own gain over CF.",
+)
 
-gain = headline.fusion_gain(curve, subset, metric)
+best_gain = headline.fusion_gain(curve, subset, metric)
+gain = best_gain if inspect_w == "best" else headline.fusion_gain(curve, subset, metric, w=inspect_w)
+chosen_w = "best w" if inspect_w == "best" else f"w = {gain['best_w']:.2f}"
 base_means = base[base["subset"] == subset].groupby("model")[metric].mean().to_dict()
 estimate = gain["gain"]
 protocol = f"{n_folds} folds, {SPLITS[split_kind]}, seed 0" + (
-    f", {sample.users:,}-user sample" if sample.sampled else ""
+    f", {sample.n_test:,} sampled test ratings" if sample.sampled else ""
 )
 
 m = st.columns(5)
-m[0].metric("best w", f"{gain['best_w']:.2f}", help="w = the weight of CF: w·CF + (1−w)·content")
-m[1].metric(f"{metric.upper()} at best w", f"{gain['fused']:.4f}")
+m[0].metric("best w", f"{best_gain['best_w']:.2f}", help="w = the weight of CF: w·CF + (1−w)·content")
+m[1].metric(f"{metric.upper()} at {chosen_w}", f"{gain['fused']:.4f}")
 m[2].metric("CF alone (w = 1)", f"{gain['cf']:.4f}")
 m[3].metric(
-    "gain over CF",
+    f"gain over CF at {chosen_w}",
     f"{estimate.value:+.4f}",
     delta=f"{gain['gain_pct']:+.2f} %" if estimate.excludes_zero else "inside its 95 % interval",
     delta_color="normal" if estimate.excludes_zero else "off",
@@ -147,8 +165,8 @@ m[4].metric("user-mean baseline", f"{base_means.get('user mean', float('nan')):.
 st.caption(
     f"Gain 95 % interval over {gain['folds']} folds: [{estimate.low:+.4f}, {estimate.high:+.4f}]"
     + ("" if estimate.excludes_zero else " — it includes zero: the fusion is not told apart from CF alone")
-    + f". n = {gain['n']:,} held-out ratings ({', '.join(f'{v:,}' for v in gain['n_per_fold'])} per fold); "
-    f"the best w is picked on these same folds, which flatters it a little."
+    + f". n = {gain['n']:,} held-out ratings ({', '.join(f'{v:,}' for v in gain['n_per_fold'])} per fold)"
+    + ("; the best w is picked on these same folds, which flatters it a little." if inspect_w == "best" else ".")
 )
 if cf_name == "biased MF":
     mf = cf_model_for(cf_name, 0)
@@ -204,4 +222,4 @@ with st.expander("Per-fold points (tidy frame) and baselines per fold"):
     ui.show_table(curve, "fusion_curve_points", key="fu_points", hide_index=True)
     ui.show_table(base, "fusion_baselines", key="fu_base", hide_index=True)
 
-ui.takeaway(takeaways.fusion_takeaway(gain, base_means, subset))
+ui.takeaway(takeaways.fusion_takeaway(best_gain, base_means, subset))

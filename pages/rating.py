@@ -8,7 +8,7 @@ from recsys.errors import RecsysError
 from recsys.eval import experiments, headline
 from recsys.eval.splits import cached_splits
 from recsys.features.reduce import make_reducer
-from recsys.ui.scale import rating_sample, sample_banner
+from recsys.ui.scale import experiment_banner, experiment_sample
 from recsys.viz import curves, takeaways
 
 dataset = ui.current_dataset()
@@ -31,7 +31,6 @@ default = [RATINGS_ONLY, ui.GENRE_REPRESENTATION] + (
     cnn[:2] if cnn else [lab for lab in labels if "histogram" in lab][:1]
 )
 FOLDS = {1: "80/20 holdout", 5: "5-fold CV", 10: "10-fold CV"}
-sample, split_name = rating_sample(dataset)
 
 with ui.controls():
     ui.bind("rp_representations", "reps", default, options=labels, tokens=tokens, multi=True)
@@ -70,19 +69,25 @@ if chosen:
         stand_in = next((n for n in feature_labels if n.startswith("poster")), None)
         if stand_in:
             ui.standin_banner(dataset, stand_in, is_cnn=False, key="rp", reset=(("rp_representations", "reps"),))
-sample_banner(
+
+
+def folds_of(n_folds: int):
+    """The stated test sample of the split (all of it below 10,000 test users / 1 M test ratings)."""
+    if n_folds == 1:
+        splits = cached_splits(dataset.ratings, dataset.name, "holdout", seed=0)
+    else:
+        splits = cached_splits(dataset.ratings, dataset.name, "kfold", seed=0, n_folds=n_folds)
+    return experiment_sample((token, n_folds), splits)
+
+
+sample = folds_of(int(folds))
+split_name = sample.description
+experiment_banner(
     sample,
     f"recsys evaluate rmse-k --dataset {dataset.name} --representations "
     + ",".join(spec_of(n, n) for n in chosen or [RATINGS_ONLY]),
 )
-protocol = FOLDS[int(folds)] + ", seed 0" + (f", {sample.users:,}-user sample" if sample.sampled else "")
-
-
-def folds_of(n_folds: int):
-    ratings = sample.ratings
-    if n_folds == 1:
-        return cached_splits(ratings, split_name, "holdout", seed=0)
-    return cached_splits(ratings, split_name, "kfold", seed=0, n_folds=n_folds)
+protocol = FOLDS[int(folds)] + ", seed 0" + (f", {sample.n_test:,} sampled test ratings" if sample.sampled else "")
 
 
 def representations(names: tuple, reduce_dims, splits) -> dict:
@@ -101,14 +106,17 @@ def representations(names: tuple, reduce_dims, splits) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def curve(token: str, names: tuple, ks: tuple, n_folds: int, reduce_dims) -> pd.DataFrame:
+def curve(token: str, names: tuple, ks: tuple, n_folds: int, reduce_dims) -> tuple[pd.DataFrame, dict]:
+    """The RMSE/MAE-vs-K frame and the per-rating errors at each representation's best K (for the
+    intervals), from one fit per representation and fold; kept on disk."""
+
     def compute():
-        splits = folds_of(n_folds)
+        splits = folds_of(n_folds).folds
         reps = representations(names, reduce_dims, splits)
         progress = ui.StreamlitProgress("Fitting user KNN per representation and fold…")
-        frame = experiments.rmse_vs_k(splits, reps, ks=ks, progress=progress)
+        result = headline.k_curve_with_errors(splits, reps, ks=ks, progress=progress)
         progress.empty()
-        return frame
+        return result
 
     sources = tuple(options.get(n, n) for n in names)
     params = {
@@ -119,31 +127,7 @@ def curve(token: str, names: tuple, ks: tuple, n_folds: int, reduce_dims) -> pd.
         "folds": n_folds,
         "reduce_dims": reduce_dims,
     }
-    return ui.disk_cached(experiments.rmse_vs_k, params, compute)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def errors_at_best_k(token: str, names: tuple, best_ks: tuple, n_folds: int, reduce_dims) -> pd.DataFrame:
-    """Per held-out rating: the error of every model at its best K and of the two mean baselines."""
-
-    def compute():
-        splits = folds_of(n_folds)
-        reps = representations(names, reduce_dims, splits)
-        progress = ui.StreamlitProgress("Scoring every held-out rating at the best K (for the intervals)…")
-        frame = headline.rating_errors(splits, reps, dict(best_ks), progress=progress)
-        progress.empty()
-        return frame
-
-    sources = tuple(options.get(n, n) for n in names)
-    params = {
-        "dataset": token,
-        "sample": split_name,
-        "sources": sources,
-        "ks": best_ks,
-        "folds": n_folds,
-        "reduce_dims": reduce_dims,
-    }
-    return ui.disk_cached(headline.rating_errors, params, compute)
+    return ui.disk_cached(headline.k_curve_with_errors, params, compute)
 
 
 @st.cache_data(show_spinner="Regressing mean ratings on item features (ridge, strength by inner CV)…", max_entries=32)
@@ -171,11 +155,10 @@ def r2_table(token: str, names: tuple) -> tuple[pd.DataFrame, dict]:
 if not chosen:
     st.info("Choose at least one item representation.")
     st.stop()
-frame = curve(token, tuple(chosen), ks, int(folds), reduce_to)
+frame, errors_by_metric = curve(token, tuple(chosen), ks, int(folds), reduce_to)
 best = curves.best_k_table(frame, metric)
-best_ks = tuple(sorted((row["representation"], int(row["best K"])) for _, row in best.iterrows()))
-names_with_reduced = tuple(dict.fromkeys([*chosen]))
-errors = errors_at_best_k(token, names_with_reduced, best_ks, int(folds), reduce_to)
+errors = errors_by_metric[metric]
+best_ks = tuple(sorted(errors.attrs["ks"].items()))
 head = headline.headline_table(errors, metric, ks=dict(best_ks))
 best_model = head[~head["model"].isin(headline.BASELINES)].sort_values(metric.upper())["model"].iloc[0]
 head = headline.headline_table(errors, metric, reference=best_model, ks=dict(best_ks))

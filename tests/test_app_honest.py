@@ -73,6 +73,33 @@ def test_rating_errors_equal_the_k_curve_and_baselines_pair_with_them():
     assert row["CI low"] <= row["RMSE"] <= row["CI high"] and row["n"] == len(errors)
 
 
+def test_one_pass_curve_and_errors_equal_the_two_separate_experiments():
+    from recsys.eval.experiments import rmse_vs_k
+    from recsys.eval.splits import make_splits
+
+    rng = np.random.default_rng(7)
+    users, items = np.meshgrid(np.arange(50), np.arange(35))
+    frame = pd.DataFrame({"user_id": users.ravel(), "item_id": items.ravel()}).sample(frac=0.5, random_state=2)
+    frame["rating"] = np.clip(np.round(3 + rng.normal(0, 1, len(frame))), 1, 5).astype(np.float32)
+    frame["timestamp"] = 0
+    splits = make_splits(frame.reset_index(drop=True), "kfold", seed=0, n_folds=3)
+    genres = ItemFeatures(np.arange(35), rng.integers(0, 2, (35, 4)).astype(float), name="genres")
+    reps = {"ratings": None, "genres": genres}
+    seen = []
+    curve, errors = headline.k_curve_with_errors(
+        splits, reps, ks=(5, 10, 20), progress=lambda d, t, m="": seen.append(d / t)
+    )
+    expected = rmse_vs_k(splits, reps, ks=(5, 10, 20))
+    pd.testing.assert_frame_equal(curve, expected)
+    assert seen == sorted(seen) and seen[-1] == 1.0  # the bar only moves forward
+    for metric in ("rmse", "mae"):
+        ks = errors[metric].attrs["ks"]
+        means = expected.groupby(["representation", "k"])[metric].mean()
+        assert ks == {name: int(means.loc[name].idxmin()) for name in reps}
+        separate = headline.rating_errors(splits, reps, ks)
+        pd.testing.assert_frame_equal(errors[metric], separate, check_like=True)
+
+
 def test_fusion_gain_reads_cf_at_w1_and_the_best_w_per_fold():
     rows = []
     for fold in range(4):

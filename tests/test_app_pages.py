@@ -352,6 +352,16 @@ def test_fusion_page_bands_best_weight_and_gain(empty_data_dir, demo):
     assert row["fused"] == pytest.approx(mean.min())
     assert row["CF only (w=1)"] == pytest.approx(mean[-1])
     assert row["gain over CF"] == pytest.approx(mean[-1] - mean.min())
+    # the gain has its interval over folds, n per fold and the mean baselines beside it
+    assert row["gain CI low"] <= row["gain over CF"] <= row["gain CI high"]
+    assert len(row["n per fold"].split(", ")) == 3 and row["user mean"] > 0 and row["global mean"] > 0
+    baselines = [a["text"] for a in figure["layout"].get("annotations", []) if "mean" in a.get("text", "")]
+    assert any(t.startswith("user mean") for t in baselines) and any(t.startswith("global mean") for t in baselines)
+    # another weight w to inspect: its own gain, and w in the URL
+    app.select_slider(key="fu_w").set_value(0.5).run()
+    assert app.query_params["w"] == "0.5"
+    assert metric_value(app, "RMSE at w = 0.50") == f"{mean[5]:.4f}"
+    assert [s.value for s in app.success if s.value.startswith("**Takeaway.**")]
     app.radio(key="fu_metric").set_value("mae").run()
     assert "MAE" in charts(app)[0]["layout"]["yaxis"]["title"]["text"]
     app.selectbox(key="fu_split").set_value("cold_items").run()

@@ -1,4 +1,13 @@
-"""Pages at ML-20M/25M scale: the stated sample an experiment page computes on, and its banner."""
+"""Pages at ML-20M/25M scale: the stated sample an experiment page computes on, and its banner.
+
+Two samples, both stated on the page with the command that runs the full data:
+
+- :func:`experiment_sample` (Rating prediction, Fusion): the test side only, as the CLI does by
+  default (``recsys.eval.sampling.sample_for_experiment``: at most 10,000 test users / 1,000,000
+  test ratings, training data whole, so every sampled prediction equals the full run's);
+- :func:`rating_sample` (Recommend): 5,000 random users with all their ratings, for models that
+  score every user at once.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +33,28 @@ def rating_sample(dataset: Dataset) -> tuple[RatingSample, str]:
 
     sample = _sample(dataset_token(dataset), dataset)
     return sample, sample_name(dataset.name, sample)
+
+
+@st.cache_resource(show_spinner="Drawing the stated sample of test ratings…", max_entries=8)
+def _experiment_sample(key: tuple, _splits):
+    from recsys.eval.sampling import sample_for_experiment
+
+    return sample_for_experiment(_splits)
+
+
+def experiment_sample(key: tuple, splits):
+    """The folds an experiment page scores (``recsys.eval.sampling``'s defaults, the CLI's);
+    `key` identifies the splits (dataset token, kind, folds)."""
+    return _experiment_sample(key, splits)
+
+
+def experiment_banner(sample, full_command: str) -> None:
+    """State the test sample (when there is one) and the command for the full run."""
+    if sample.sampled:
+        st.info(
+            f"**A stated sample:** {sample.description}. The full run: `{full_command} --full`.",
+            icon=":material/filter_alt:",
+        )
 
 
 def sample_banner(sample: RatingSample, full_command: str) -> None:
