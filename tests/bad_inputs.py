@@ -1217,6 +1217,35 @@ def fault_corrupt_cache(folder: Path, kind: str, corruption: str) -> FaultResult
     )
 
 
+def fault_corrupt_columnar(folder: Path, corruption: str) -> FaultResult:
+    """A damaged columnar ratings cache (Arrow IPC of a CSV-family ratings.csv over 1 MB) is parsed
+    again from the CSV (same ratings) and rewritten whole."""
+    name = f"corrupt-columnar-{corruption}"
+    movies = [b"movieId,title,genres", *(f"{i},Movie {i} (1995),Drama".encode() for i in range(1, 101))]
+    ratings = [b"userId,movieId,rating,timestamp"]
+    ratings += [
+        f"{u},{i},{(u + i) % 10 / 2 + 0.5},9649827{i:02d}".encode() for u in range(1, 801) for i in range(1, 101)
+    ]
+    write_csv(folder, movies_csv=_lines(movies), ratings_csv=_lines(ratings), links_csv=_lines(CSV_LINKS[:1]))
+    with _environ({"RECSYS_CACHE_DIR": str(folder / "cache")}):
+        from recsys.data import load_dataset
+
+        before = load_dataset("ml-latest-small", folder).ratings
+        targets = sorted((folder / "cache").glob("ratings/*"))
+        targets = [t for t in targets if t.is_file() and not t.name.endswith(".lock")]
+        if not targets:
+            return FaultResult(name, False, False, "no columnar cache file was written")
+        for target in targets:
+            target.write_bytes(CORRUPTIONS[corruption](target.read_bytes()))
+        after = load_dataset("ml-latest-small", folder).ratings
+        again = load_dataset("ml-latest-small", folder).ratings  # from the rewritten cache
+    same = before.equals(after) and before.equals(again)
+    healed = all(t.stat().st_size > 1000 for t in targets)
+    return FaultResult(
+        name, same and healed, not same, f"{[t.name for t in targets]}; same: {same}; rewritten: {healed}"
+    )
+
+
 def fault_corrupt_feature_store(folder: Path, corruption: str) -> FaultResult:
     """A damaged chunk, manifest or item list of a feature entry: read back as "to compute
     again" (the chunk is set aside), never served, never a crash."""
@@ -1282,4 +1311,6 @@ def all_faults() -> list[tuple[str, Callable[[Path], FaultResult]]]:
         faults.append(
             (f"corrupt-feature-store-{corruption}", lambda f, c=corruption: fault_corrupt_feature_store(f, c))
         )
+    for corruption in ("truncated", "garbage"):  # a 1 MB CSV each: two modes are enough
+        faults.append((f"corrupt-columnar-{corruption}", lambda f, c=corruption: fault_corrupt_columnar(f, c)))
     return faults
