@@ -14,6 +14,17 @@ items join the summary line, registered in SECTIONS):
   ``pandas.read_csv`` of the same ratings.csv with its default engine and no checks.
   Load times are those of the call (imports excluded, reported apart as ``import_s``).
 
+* ``knn`` (issue 13, item 3): UserKNN's RMSE-vs-K curve (K = 10..100, co-rated cosine, 80/20
+  holdout) with exact and approximate neighbours, each in a fresh process: ``knn_exact_s``,
+  ``knn_approx_s`` (fit + curve), ``knn_peak_gb``, ``knn_approx_max_rmse_diff`` (largest
+  |RMSE approx - exact| over K), ``knn_approx_overlap_k*`` (mean share of the exact neighbours
+  the approximate ones keep, on a sample of pairs), ``knn_approx_exact_share``.
+* ``fusion`` (item 4): VT2's fusion curve, k-fold (``--fusion-folds``, 10) on the ratings of the
+  ``--fusion-items`` most-rated movies with random ``--fusion-dim``-dimensional item features
+  (timing only: random features); ``fusion_s`` (all folds; extrapolated from
+  ``--fusion-run-folds`` when given, then ``fusion_measured_folds`` says so).
+* ``mf`` (item 5): BiasedMF (ALS, k = 20, 15 sweeps) on all the ratings: ``mf_als_s``, ``mf_peak_gb``.
+
 The machine is shared: the 1-minute load average is printed before and after each section
 (``load_avg_*``); on a busy machine the times are upper bounds.
 
@@ -161,7 +172,203 @@ def section_data(context: Context) -> dict:
     return out
 
 
-SECTIONS: dict[str, Callable[[Context], dict]] = {"data": section_data}
+# ---- sections: neighbourhood models, fusion, factor models (issue 13, items 3-5) --------------------
+def ensure_dataset(context: Context) -> Path:
+    """The generated dataset of this shape in the work folder (generated here if missing)."""
+    folder = context.dataset_dir
+    if not (folder / "GENERATED").is_file():
+        code = GENERATE.format(shape=json.dumps(context.shape.__dict__), folder=str(folder), seed=context.args.seed)
+        print(f"generating {context.shape.n_ratings:,} ratings into {folder}", file=sys.stderr)
+        run_child(code, context)
+    return folder
+
+
+KNN = """
+import numpy as np
+from recsys.data.movielens import load_movielens_csv
+from recsys.eval.metrics import rmse_rows
+from recsys.eval.splits import make_splits
+from recsys.models.knn import UserKNN
+ratings = load_movielens_csv({folder!r}, "ml-25m").ratings[["user_id", "item_id", "rating"]]
+train, test = make_splits(ratings, "holdout", seed={seed}, test_size=0.2)[0]
+del ratings
+users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
+truth = test["rating"].to_numpy(dtype=np.float64)
+def progress(done, total, message):
+    print(f"  knn {mode}: {{done}}/{{total}} {{message}} ({{time.perf_counter() - start:.0f}}s)", file=sys.stderr, flush=True)
+mode = {mode!r}
+start = time.perf_counter()
+model = UserKNN(neighbours=mode, n_candidates={candidates}).fit(train)
+fit_s = time.perf_counter() - start
+curve = model.predict_k_curve(users, items, {ks}, progress=progress)
+seconds = time.perf_counter() - start
+out = dict(seconds=seconds, fit_s=fit_s, rmse=rmse_rows(truth, curve.values).tolist(), info=curve.info,
+           n_train=len(train), n_test=len(test))
+if mode == "approx" and {overlap_pairs} > 0:
+    from recsys.models.approx import neighbour_overlap
+    sample = np.random.default_rng(0).choice(len(test), min({overlap_pairs}, len(test)), replace=False)
+    exact = UserKNN().fit(train)
+    out["overlap"] = {{k: neighbour_overlap(exact, model, users[sample], items[sample], k) for k in (10, {k_max})}}
+report(**out)
+"""
+
+
+def section_knn(context: Context) -> dict:
+    """User KNN RMSE-vs-K curve (80/20 holdout), exact and approximate, each in a fresh process."""
+    folder, args = ensure_dataset(context), context.args
+    ks = list(range(10, 101, 10)) if args.knn_ks is None else [int(k) for k in args.knn_ks.split(",")]
+    out = {"knn_load_avg_before": load_avg()}
+    results = {}
+    for mode in args.knn_modes.split(","):
+        code = KNN.format(
+            folder=str(folder),
+            seed=args.seed,
+            mode=mode,
+            candidates=args.knn_candidates,
+            ks=ks,
+            overlap_pairs=args.knn_overlap_pairs,
+            k_max=max(ks),
+        )
+        print(f"knn: {mode} neighbours, K = {ks[0]}..{ks[-1]}", file=sys.stderr)
+        results[mode] = run_child(code, context, timeout=4 * 3600)
+        result = results[mode]
+        out[f"knn_{mode}_s"] = round(result["seconds"], 1)
+        out[f"knn_{mode}_fit_s"] = round(result["fit_s"], 1)
+        out[f"knn_{mode}_cpu_s"] = round(result["cpu_s"], 1)
+        out[f"knn_{mode}_peak_gb"] = round(result["peak_gb"], 2)
+        print(f"knn: {mode} {result['seconds']:.0f}s, rmse {[round(r, 4) for r in result['rmse']]}", file=sys.stderr)
+    if "exact" in results:
+        out["knn_peak_gb"] = out["knn_exact_peak_gb"]
+        out["knn_rmse_k10"] = round(results["exact"]["rmse"][0], 4)
+        out["knn_rmse_kmax"] = round(results["exact"]["rmse"][-1], 4)
+        out["knn_test_pairs"] = results["exact"]["n_test"]
+    if "approx" in results:
+        approx = results["approx"]
+        out["knn_approx_exact_share"] = round(approx["info"].get("exact_share", float("nan")), 3)
+        out["knn_approx_short_share"] = round(approx["info"].get("short_share", float("nan")), 3)
+        for k, overlap in approx.get("overlap", {}).items():
+            out[f"knn_approx_overlap_k{k}"] = round(overlap, 3)
+        if "exact" in results:
+            diffs = [abs(a - b) for a, b in zip(approx["rmse"], results["exact"]["rmse"])]
+            out["knn_approx_max_rmse_diff"] = round(max(diffs), 4)
+            print(f"knn: |rmse approx - exact| per K: {[round(d, 4) for d in diffs]}", file=sys.stderr)
+    out["knn_load_avg_after"] = load_avg()
+    return out
+
+
+FUSION = """
+import numpy as np
+import pandas as pd
+from recsys.data.movielens import load_movielens_csv
+from recsys.eval.experiments import fusion_curve, fusion_summary
+from recsys.eval.splits import Fold
+from recsys.features.item_features import ItemFeatures
+from recsys.models.content import ContentPredictor
+from recsys.models.knn import UserKNN
+from recsys.models.mf import BiasedMF
+ratings = load_movielens_csv({folder!r}, "ml-25m").ratings[["user_id", "item_id", "rating"]]
+# VT2's setting: the ratings of the {n_items} most-rated movies (the trailer subset), random features.
+counts = ratings["item_id"].value_counts()
+kept = np.sort(counts.index.to_numpy()[: {n_items}])
+ratings = ratings[ratings["item_id"].isin(kept)].reset_index(drop=True)
+rng = np.random.default_rng({seed})
+features = ItemFeatures(kept, rng.normal(size=(len(kept), {dim})).astype(np.float32), name="random{dim}")
+assignment = rng.permutation(len(ratings)) % {n_folds}
+cf = UserKNN(k=40) if {cf!r} == "knn" else BiasedMF(solver="als", n_factors=20, n_epochs=15)
+frames, content_s = [], None
+start = time.perf_counter()
+for number in range({run_folds}):
+    test_mask = assignment == number
+    fold = Fold(number, ratings[~test_mask].reset_index(drop=True), ratings[test_mask].reset_index(drop=True),
+                np.flatnonzero(test_mask))
+    if number == 0:
+        started = time.perf_counter()
+        ContentPredictor(features).fit(fold.train).predict(fold.test["user_id"], fold.test["item_id"])
+        content_s = time.perf_counter() - started
+        start += content_s  # not part of the curve
+    frames.append(fusion_curve([fold], features, cf_model=cf))
+    print(f"  fusion: fold {{number + 1}}/{run_folds} ({{time.perf_counter() - start:.0f}}s)", file=sys.stderr, flush=True)
+seconds = time.perf_counter() - start
+summary = fusion_summary(pd.concat(frames))
+best = summary[summary["best"] & (summary["subset"] == "all")].iloc[0]
+report(seconds=seconds, content_fold_s=content_s, ratings=len(ratings), items=len(kept),
+       best_w=float(best["weight"]), best_rmse=float(best["mean"]))
+"""
+
+
+def section_fusion(context: Context) -> dict:
+    """VT2's fusion curve (w = 0..1) by k-fold CV on the ratings of the most-rated movies."""
+    folder, args = ensure_dataset(context), context.args
+    run_folds = args.fusion_run_folds or args.fusion_folds
+    out = {"fusion_load_avg_before": load_avg()}
+    for cf in args.fusion_cf.split(","):
+        code = FUSION.format(
+            folder=str(folder),
+            seed=args.seed,
+            n_items=args.fusion_items,
+            dim=args.fusion_dim,
+            n_folds=args.fusion_folds,
+            run_folds=run_folds,
+            cf=cf,
+        )
+        print(f"fusion: {args.fusion_folds}-fold, {run_folds} run, CF = {cf}", file=sys.stderr)
+        result = run_child(code, context, timeout=6 * 3600)
+        key = "fusion" if cf == "knn" else f"fusion_{cf}"
+        out[f"{key}_s"] = round(result["seconds"] * args.fusion_folds / run_folds, 1)
+        out[f"{key}_peak_gb"] = round(result["peak_gb"], 2)
+        out[f"{key}_best_w"] = result["best_w"]
+        if run_folds != args.fusion_folds:
+            out[f"{key}_measured_folds"] = run_folds  # the time is extrapolated from these folds
+        out["fusion_content_fold_s"] = round(result["content_fold_s"], 1)
+        out["fusion_ratings"] = result["ratings"]
+        out["fusion_items"] = result["items"]
+    out["fusion_load_avg_after"] = load_avg()
+    return out
+
+
+MF = """
+import numpy as np
+from recsys.data.movielens import load_movielens_csv
+from recsys.eval.metrics import rmse
+from recsys.models.mf import BiasedMF
+ratings = load_movielens_csv({folder!r}, "ml-25m").ratings[["user_id", "item_id", "rating"]]
+rng = np.random.default_rng({seed})
+test_mask = rng.random(len(ratings)) < 0.02  # a small holdout, to check the fit is a fit
+train, test = ratings[~test_mask].reset_index(drop=True), ratings[test_mask].reset_index(drop=True)
+del ratings
+start = time.perf_counter()
+model = BiasedMF(solver={solver!r}, n_factors={k}, n_epochs={sweeps}).fit(train)
+seconds = time.perf_counter() - start
+error = rmse(test["rating"].to_numpy(dtype=np.float64), model.predict(test["user_id"], test["item_id"]))
+report(seconds=seconds, rmse=error, n_train=len(train))
+"""
+
+
+def section_mf(context: Context) -> dict:
+    """Biased MF on all the ratings (ALS by default; --mf-solvers als,mcmc), in a fresh process."""
+    folder, args = ensure_dataset(context), context.args
+    out = {"mf_load_avg_before": load_avg()}
+    for solver in args.mf_solvers.split(","):
+        code = MF.format(folder=str(folder), seed=args.seed, solver=solver, k=args.mf_k, sweeps=args.mf_sweeps)
+        print(f"mf: {solver}, k={args.mf_k}, {args.mf_sweeps} sweeps", file=sys.stderr)
+        result = run_child(code, context, timeout=4 * 3600)
+        key = "mf_als" if solver == "als" else f"mf_{solver}"
+        out[f"{key}_s"] = round(result["seconds"], 1)
+        out[f"{key}_cpu_s"] = round(result["cpu_s"], 1)
+        out[f"{key}_peak_gb"] = round(result["peak_gb"], 2)
+        out[f"{key}_rmse"] = round(result["rmse"], 4)
+        print(f"mf: {solver} {result['seconds']:.0f}s, peak {result['peak_gb']:.2f} GB", file=sys.stderr)
+    out["mf_peak_gb"] = max(v for key, v in out.items() if key.endswith("_peak_gb"))
+    out["mf_load_avg_after"] = load_avg()
+    return out
+
+
+SECTIONS: dict[str, Callable[[Context], dict]] = {
+    "data": section_data,
+    "knn": section_knn,
+    "fusion": section_fusion,
+    "mf": section_mf,
+}
 
 
 # ---- main ---------------------------------------------------------------------------------------
@@ -185,6 +392,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="work folder (default: a temporary one, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--reuse", action="store_true", help="reuse a dataset already generated in --workdir")
+    knn = parser.add_argument_group("knn section")
+    knn.add_argument("--knn-modes", default="exact,approx", help="exact, approx or both (default)")
+    knn.add_argument("--knn-ks", default=None, help="comma-separated K values (default 10,20,...,100)")
+    knn.add_argument("--knn-candidates", type=int, default=200, help="approx: candidates per user")
+    knn.add_argument("--knn-overlap-pairs", type=int, default=500, help="approx: pairs for the overlap")
+    fusion = parser.add_argument_group("fusion section")
+    fusion.add_argument("--fusion-items", type=int, default=13_606, help="most-rated movies kept (VT2: 13,606)")
+    fusion.add_argument("--fusion-dim", type=int, default=64, help="random item feature dimension")
+    fusion.add_argument("--fusion-folds", type=int, default=10)
+    fusion.add_argument("--fusion-run-folds", type=int, default=None, help="run only N folds, extrapolate")
+    fusion.add_argument("--fusion-cf", default="knn", help="CF model(s): knn (UserKNN k=40), mf (BiasedMF ALS)")
+    mf = parser.add_argument_group("mf section")
+    mf.add_argument("--mf-solvers", default="als", help="als, mcmc or both")
+    mf.add_argument("--mf-k", type=int, default=20)
+    mf.add_argument("--mf-sweeps", type=int, default=15)
     args = parser.parse_args(argv)
     if args.shape == "small" and all(v is None for v in (args.users, args.movies, args.ratings)):
         shape = BENCH_SHAPES["small"]

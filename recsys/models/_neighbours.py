@@ -392,6 +392,7 @@ def torch_rating_tensors(matrix: sp.csr_matrix, device) -> dict:
             torch.as_tensor(matrix.indices.astype(np.int64), device=device),
             torch.as_tensor(values, dtype=torch.float64, device=device),
             size=matrix.shape,
+            check_invariants=False,  # built from a canonical scipy CSR matrix
         )
 
     data = matrix.data.astype(np.float64)
