@@ -49,7 +49,9 @@ def test_page_shows_model_and_the_cli_evaluation_numbers(page, shared_data_dir):
     ).round(4)
     assert shown[expected.columns].reset_index(drop=True).equals(expected.reset_index(drop=True))
     # every F1 has its 95 % interval around it, and the overall F1s are headline metrics with n
-    assert (shown["f1_low"] <= shown["f1"] + 1e-4).all() and (shown["f1"] <= shown["f1_high"] + 1e-4).all()
+    scored = shown.dropna(subset=["f1_low"])  # a group of one user has no interval
+    assert len(scored) >= len(shown) - 3 and (shown.loc[shown["f1_low"].isna(), "n_users"] < 2).all()
+    assert (scored["f1_low"] <= scored["f1"] + 1e-4).all() and (scored["f1"] <= scored["f1_high"] + 1e-4).all()
     assert any(m.label.startswith("F1@10 · group recommender") for m in page.metric)
     # clusters are named by their genres, and the takeaway says plainly how the method compares
     import json
