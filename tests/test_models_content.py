@@ -140,3 +140,19 @@ def test_user_mean_baseline(data):
     means = train.groupby("user_id").rating.mean()
     expected = [means.get(u, train.rating.mean()) for u in test.user_id]
     np.testing.assert_allclose(got, expected)
+
+
+@pytest.mark.parametrize("top_m", [None, 2])
+def test_content_predictor_in_blocks_of_target_items(data, top_m, monkeypatch):
+    """VT2 at 13.6k items: target items are scored a few at a time; any block size gives the loop's
+    numbers (and the top-m ties go to the lower item id, as in one pass)."""
+    from recsys.models import content
+
+    train, test, features = data
+    expected = reference_content(train, test, features, top_m)
+    monkeypatch.setattr(content, "_BLOCK_BYTES", 8 * len(features.item_ids) * 3)  # 3 target items per block
+    model = ContentPredictor(features, top_m=top_m).fit(train)
+    got, fallback = model.predict(test.user_id, test.item_id, return_fallback=True)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    monkeypatch.setattr(content, "_BLOCK_BYTES", 1 << 28)
+    np.testing.assert_array_equal(model.predict(test.user_id, test.item_id, return_fallback=True).fallback, fallback)
