@@ -75,8 +75,9 @@ _BLOCK_BYTES = 1 << 29  # similarity rows (and score rows) are computed in block
 class HybridUserKNN(BaseEstimator, TopNRecommender):
     """User-based top-N recommender with hybrid rating/poster similarity (see module docstring).
 
-    `fit` computes both similarity matrices once; `recommend(alpha=, k=, n=)` can then sweep
-    α and K without refitting.
+    `fit` keeps what the similarities need (the sparse ratings, unit profiles); neighbour lists
+    are computed per block of users (`neighbour_order`), never as a users x users matrix;
+    `recommend(alpha=, k=, n=)` can then sweep α and K without refitting.
     """
 
     def __init__(

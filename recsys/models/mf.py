@@ -37,6 +37,8 @@ from recsys.models.base import RatingPredictor, check_choice, check_count, check
 from recsys.progress import Progress
 from recsys.progress import no_progress as _no_progress
 
+_PREDICT_CHUNK = 1 << 20  # pairs per chunk when predicting (bounded memory at 25 M ratings)
+
 
 class BiasedMF(RatingPredictor):
     """Biased matrix factorisation ``r̂_ui = μ + b_u + b_i + p_u·q_i`` (Koren's SVD without implicit terms).
@@ -243,9 +245,18 @@ class BiasedMF(RatingPredictor):
         if not samples:
             samples = [(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)]
         total = np.zeros(len(uc), dtype=np.float64)
-        for p, q, bu, bi in samples:
-            dot = np.einsum("nk,nk->n", p[uc], q[ic])
-            total += np.where(known_u, bu[uc], 0.0) + np.where(known_i, bi[ic], 0.0) + np.where(both, dot, 0.0)
+        # In chunks of pairs: gathering the factors of 25 M training pairs at once would take
+        # 2 x 25 M x k floats (8 GB at k = 20), more than the fit itself.
+        for start in range(0, len(uc), _PREDICT_CHUNK):
+            part = slice(start, start + _PREDICT_CHUNK)
+            u, i = uc[part], ic[part]
+            for p, q, bu, bi in samples:
+                dot = np.einsum("nk,nk->n", p[u], q[i])
+                total[part] += (
+                    np.where(known_u[part], bu[u], 0.0)
+                    + np.where(known_i[part], bi[i], 0.0)
+                    + np.where(both[part], dot, 0.0)
+                )
         return self.global_mean_ + total / len(samples)
 
     def _predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
