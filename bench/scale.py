@@ -23,7 +23,9 @@ items join the summary line, registered in SECTIONS):
   ``--fusion-items`` most-rated movies with random ``--fusion-dim``-dimensional item features
   (timing only: random features); ``fusion_s`` (all folds; extrapolated from
   ``--fusion-run-folds`` when given, then ``fusion_measured_folds`` says so).
-* ``mf`` (item 5): BiasedMF (ALS, k = 20, 15 sweeps) on all the ratings: ``mf_als_s``, ``mf_peak_gb``.
+* ``mf`` (item 5): BiasedMF (ALS, k = 20, 15 sweeps; ``--mf-solvers als,mcmc``) on 98 % of the
+  ratings (2 % held out to check the fit): ``mf_als_s``, ``mf_peak_gb``; ``--fm-sweeps N`` adds the
+  FM's MCMC (k = 10, genres) for N sweeps on all ratings (``fm_mcmc_s_per_sweep``, peak memory).
 
 The machine is shared: the 1-minute load average is printed before and after each section
 (``load_avg_*``); on a busy machine the times are upper bounds.
@@ -344,6 +346,21 @@ report(seconds=seconds, rmse=error, n_train=len(train))
 """
 
 
+FM = """
+import numpy as np
+from recsys.data.movielens import load_movielens_csv
+from recsys.features.baselines import genre_features
+from recsys.models.fm import FactorizationMachine
+dataset = load_movielens_csv({folder!r}, "ml-25m")
+ratings = dataset.ratings[["user_id", "item_id", "rating"]]
+genres = genre_features(dataset, np.unique(ratings["item_id"].to_numpy()))
+start = time.perf_counter()
+model = FactorizationMachine(n_factors={k}, side_features={{"genres": genres}}, n_epochs={sweeps}, solver="mcmc")
+model.fit(ratings)
+report(seconds=time.perf_counter() - start, n_train=len(ratings), device=model.device_)
+"""
+
+
 def section_mf(context: Context) -> dict:
     """Biased MF on all the ratings (ALS by default; --mf-solvers als,mcmc), in a fresh process."""
     folder, args = ensure_dataset(context), context.args
@@ -358,6 +375,17 @@ def section_mf(context: Context) -> dict:
         out[f"{key}_peak_gb"] = round(result["peak_gb"], 2)
         out[f"{key}_rmse"] = round(result["rmse"], 4)
         print(f"mf: {solver} {result['seconds']:.0f}s, peak {result['peak_gb']:.2f} GB", file=sys.stderr)
+    if args.fm_sweeps:
+        # FM MCMC (k = 10, genres): the bar is 100 sweeps on a GPU; here --fm-sweeps sweeps on this
+        # device, the time per sweep and the peak memory (a sample is kept per sweep after burn-in).
+        code = FM.format(folder=str(folder), k=args.fm_k, sweeps=args.fm_sweeps)
+        print(f"fm: mcmc, k={args.fm_k}, genres, {args.fm_sweeps} sweeps", file=sys.stderr)
+        result = run_child(code, context, timeout=6 * 3600)
+        out["fm_mcmc_s"] = round(result["seconds"], 1)
+        out["fm_mcmc_sweeps"] = args.fm_sweeps
+        out["fm_mcmc_s_per_sweep"] = round(result["seconds"] / args.fm_sweeps, 2)
+        out["fm_mcmc_peak_gb"] = round(result["peak_gb"], 2)
+        out["fm_device"] = result["device"]
     out["mf_peak_gb"] = max(v for key, v in out.items() if key.endswith("_peak_gb"))
     out["mf_load_avg_after"] = load_avg()
     return out
@@ -407,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     mf.add_argument("--mf-solvers", default="als", help="als, mcmc or both")
     mf.add_argument("--mf-k", type=int, default=20)
     mf.add_argument("--mf-sweeps", type=int, default=15)
+    mf.add_argument("--fm-sweeps", type=int, default=0, help="also FM MCMC (genres) for N sweeps (0: no)")
+    mf.add_argument("--fm-k", type=int, default=10)
     args = parser.parse_args(argv)
     if args.shape == "small" and all(v is None for v in (args.users, args.movies, args.ratings)):
         shape = BENCH_SHAPES["small"]

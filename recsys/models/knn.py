@@ -264,7 +264,8 @@ class NeighbourhoodPredictor(RatingPredictor):
             if device.type == "cuda":
                 import torch
 
-                budget = max(budget, torch.cuda.mem_get_info(device)[0] // 16)
+                # about eight (n_users, B) float64 temporaries per block: a quarter of free memory
+                budget = max(budget, torch.cuda.mem_get_info(device)[0] // 32)
         return int(np.clip(budget // (8 * n_users), 1, max(n_test_users, 1)))
 
     def _k_curve(self, user_ids, item_ids, ks, progress=None):
