@@ -196,6 +196,7 @@ def main() -> None:
         help="Cornac's VBPR with its loss broadcast fixed vs ours, same settings (see the docstring)",
     )
     parser.add_argument("--check-epochs", type=int, default=10, help="epochs of the broadcast check")
+    parser.add_argument("--repeats", type=int, default=3, help="control: fits per variant (seeds), averaged per user")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
@@ -297,13 +298,17 @@ def main() -> None:
 
     control = {}
     if not args.no_control:
-        log("\ncontrol: our default VBPR with real, shuffled, random and no features (same task) ...")
+        log(
+            f"\ncontrol: our default VBPR with real, shuffled, random and no features (same task), "
+            f"{args.repeats} seeds averaged per user ..."
+        )
         result = study.run_control(
             dataset.ratings,
             shared,
             "ratio",
             ks=[10, 20, 50],
             cold_start=True,
+            repeats=args.repeats,
             what="the posters",
             task=task,
             device="cpu",

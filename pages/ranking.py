@@ -30,10 +30,19 @@ with ui.controls():
     )
     features_label = c2.selectbox("VBPR item features", labels, index=labels.index(default_label), key="rank_features")
     epochs = c3.number_input("Epochs (BPR/VBPR)", 1, 200, 15, key="rank_epochs")
-    c4, c5 = st.columns([3, 2])
+    c4, c5, c6 = st.columns([3, 2, 1])
     models = c4.multiselect("Models", study.MODEL_NAMES, default=list(study.MODEL_NAMES), key="rank_models")
     with_control = c5.toggle(
         "Run the control (real / shuffled / random / no features)", value=True, key="rank_with_control"
+    )
+    repeats = c6.number_input(
+        "Control seeds",
+        1,
+        5,
+        1,
+        key="rank_repeats",
+        help="Fits per control variant; each user's metric is averaged over them (steadier new-item numbers).",
+        disabled=not with_control,
     )
 source = options[features_label]
 if not models:
@@ -48,6 +57,7 @@ params = {
     "epochs": int(epochs),
     "ks": list(KS),
     "control": bool(with_control),
+    "repeats": int(repeats),
 }
 
 
@@ -69,6 +79,7 @@ def compute() -> dict:
                 epochs=int(epochs),
                 progress=progress,
                 task=task,
+                repeats=int(repeats),
                 what=f"the {features.name} features",
             )
     finally:

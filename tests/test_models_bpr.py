@@ -215,6 +215,19 @@ def test_control_fits_four_variants_on_the_same_users_and_says_what_the_features
     assert set(tidy["variant"]) == set(study.CONTROL_VARIANTS) and set(tidy["setting"]) == {"warm"}
 
 
+def test_control_repeats_average_each_users_metric_over_seeds(planted, warm):
+    ratings, features = planted
+    base = VBPR(features=features, k=4, k2=4, **dict(FAST, n_epochs=2))
+    result = study.run_control(ratings, features, ks=[20], base=base, cold_start=False, task=warm, repeats=2)
+    real = result.per_user[result.per_user["model"] == study.CONTROL_LABELS["real"]].set_index("user_id")["recall"]
+    singles = [
+        rk.evaluate_scores(warm, m.score, [20], item_ids=m.item_ids_).per_user.set_index("user_id")["recall"]
+        for m in (clone(base, seed=s).fit(warm.train) for s in (base.seed, base.seed + 1))
+    ]
+    assert np.allclose(real.to_numpy(), ((singles[0] + singles[1]) / 2).reindex(real.index).to_numpy())
+    assert result.meta["repeats"] == 2 and result.sentence.endswith("averaged over 2 seeds.")
+
+
 def test_control_sentence_says_when_a_difference_is_not_distinguishable_from_zero():
     labels = study.CONTROL_LABELS
     summary = pd.DataFrame(

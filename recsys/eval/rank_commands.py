@@ -79,6 +79,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default=None, help="cpu / cuda (default: autodetect)")
     parser.add_argument("--control", action="store_true", help="VBPR with real/shuffled/random/no features")
     parser.add_argument("--no-cold-start", action="store_true", help="control without the new-item part")
+    parser.add_argument(
+        "--repeats", type=_positive_int, default=1, help="control: fits per variant (seeds), per-user values averaged"
+    )
     parser.add_argument("--csv", default=None, help="write the tidy summary frame to this CSV file")
     parser.set_defaults(func=run)
 
@@ -167,6 +170,7 @@ def run(args) -> int:
                 method=args.interval,
                 device=args.device,
                 cold_start=not args.no_cold_start,
+                repeats=args.repeats,
                 what=f"the {features.name} features",
                 progress=bar,
                 task=task,

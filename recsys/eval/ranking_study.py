@@ -27,7 +27,7 @@ import pandas as pd
 from recsys.errors import FeaturesNotFound, InvalidParameter
 from recsys.eval import ranking as rk
 from recsys.features.item_features import ItemFeatures
-from recsys.models.base import check_choice, clone
+from recsys.models.base import check_choice, check_count, clone
 from recsys.models.bpr import BPR, VBPR
 from recsys.models.implicit import ImplicitRanker
 from recsys.models.item_knn import ItemKNN
@@ -253,6 +253,19 @@ class ControlResult:
         return out.assign(variant=out["model"].map(labels))
 
 
+def _averaged(rankings: list[rk.ModelRanking]) -> rk.ModelRanking:
+    """One ModelRanking whose per-user values are the means over repeated fits (seeds); the lists
+    (and so coverage and the poster cards) are the first fit's."""
+    if len(rankings) == 1:
+        return rankings[0]
+    stacked = pd.concat([r.per_user for r in rankings], ignore_index=True)
+    per_user = stacked.groupby(["user_id", "k"], sort=False).mean().reset_index()
+    per_user = rankings[0].per_user[["user_id", "k"]].merge(per_user, on=["user_id", "k"], how="left")
+    first = rankings[0]
+    seconds = sum(r.seconds for r in rankings)
+    return rk.ModelRanking(first.name, per_user, first.codes, first.scores, seconds, {"repeats": len(rankings)})
+
+
 def run_control(
     ratings: pd.DataFrame,
     features: ItemFeatures,
@@ -266,47 +279,61 @@ def run_control(
     method: str = "t",
     device: str | None = None,
     cold_start: bool = True,
+    repeats: int = 1,
     what: str = "the features",
     progress: Progress | None = None,
     base: VBPR | None = None,
     task: rk.RankingTask | None = None,
 ) -> ControlResult:
-    """Real vs shuffled vs random vs no features for one VBPR (module docstring), warm and cold."""
+    """Real vs shuffled vs random vs no features for one VBPR (module docstring), warm and cold.
+
+    repeats: fits per variant with seeds seed, seed + 1, ... (model initialisation, sampling, and
+    the shuffle / random draw); each user's metric is averaged over them before the intervals
+    and paired tests. One draw of shuffled or random features can by chance rank a few popular
+    new items high, which moves new-item recall far more than the per-user interval shows:
+    repeats > 1 averages that luck out.
+    """
     started = time.perf_counter()
     progress = progress or no_progress
     ks = sorted({int(k) for k in ks})
+    repeats = check_count(repeats, "repeats")
     base = base if base is not None else make_model("VBPR", features, epochs=epochs, seed=seed, device=device)
-    variants = control_models(base, seed)
+    draws = [control_models(clone(base, seed=base.seed + r), seed + r) for r in range(repeats)]
     task = task or rk.make_task(ratings, protocol, threshold=threshold, seed=split_seed)
     cold_task = rk.make_task(ratings, "cold_items", threshold=threshold, seed=split_seed) if cold_start else None
-    total = len(variants) * (2 if cold_start else 1) + 1
-    rankings, infos, cold_rankings = [], [], []
+    settings = [(task, "")] + ([(cold_task, "new items: ")] if cold_start else [])
+    total = len(CONTROL_VARIANTS) * repeats * len(settings) + 1
+    results: dict[str, list] = {"": [], "new items: ": []}
+    infos = []
     step = 0
-    for variant, model in variants.items():
-        label = CONTROL_LABELS[variant]
-        progress(step, total, f"fitting {label}")
-        ranking, info = _fit_and_rank(task, label, model, ks, progress, step, total)
-        rankings.append(ranking)
-        infos.append(info)
-        step += 1
-    if cold_start:
-        for variant, model in variants.items():
+    for which, prefix in settings:
+        for variant in CONTROL_VARIANTS:
             label = CONTROL_LABELS[variant]
-            progress(step, total, f"new items: {label}")
-            ranking, _ = _fit_and_rank(cold_task, label, clone(model), ks, progress, step, total)
-            cold_rankings.append(ranking)
-            step += 1
+            fits = []
+            for r in range(repeats):
+                progress(
+                    step, total, f"{prefix}fitting {label}" + (f" (seed {r + 1}/{repeats})" if repeats > 1 else "")
+                )
+                ranking, info = _fit_and_rank(which, label, clone(draws[r][variant]), ks, progress, step, total)
+                fits.append(ranking)
+                if not prefix and r == 0:
+                    infos.append(info)
+                step += 1
+            results[prefix].append(_averaged(fits))
+    rankings, cold_rankings = results[""], results["new items: "]
     progress(total - 1, total, "intervals and tests")
     study = _collect(task, rankings, infos, ks, method, seed, started)
     pairs = [(CONTROL_LABELS["real"], CONTROL_LABELS[v]) for v in ("none", "shuffled", "random")]
     paired = rk.paired_comparisons(rankings, pairs=pairs)
     cold = rk.summarise(cold_task, cold_rankings, method=method, seed=seed) if cold_start else None
-    meta = dict(study.meta, what=what, features=features.name, base_params=infos[0]["params"])
+    meta = dict(study.meta, what=what, features=features.name, base_params=infos[0]["params"], repeats=repeats)
     if cold_start:
         meta["cold_task"] = cold_task.describe()
         meta["cold_paired"] = rk.paired_comparisons(cold_rankings, pairs=pairs)
     k_headline = 20 if 20 in ks else ks[0]
     sentence = control_sentence(study.summary, paired, k=k_headline, what=what)
+    if repeats > 1:
+        sentence += f" Per-user values averaged over {repeats} seeds."
     progress(total, total, "done")
     return ControlResult(study.summary, paired, study.breakdown, study.per_user, study.lists, cold, sentence, meta)
 
