@@ -1153,7 +1153,7 @@ def fault_concurrent_first_use(folder: Path, data_dir: Path | None = None, proce
         write_ml100k(folder)
         data_dir = folder
     cache = folder / "cache"
-    argv = ["evaluate", "rmse-k", "--dataset", "ml-100k", "--data-dir", str(data_dir), "--representations", "ratings,genres", "--k", "10,20"]  # fmt: skip
+    argv = ["evaluate", "rmse-k", "--dataset", "ml-100k", "--data-dir", str(data_dir), "--representations", "ratings", "--k", "10,20"]  # fmt: skip
     running = [
         subprocess.Popen(
             [*_recsys_cli(), *argv],
