@@ -115,7 +115,7 @@ def _sample(args, splits):
         sample = sample_for_experiment(splits, max_test=None, max_users=None)
     else:
         sample = sample_for_experiment(splits, max_test=args.max_test, max_users=args.max_users, seed=args.seed)
-    print(sample.description)
+    print(f"sample: {sample.description}" if sample.sampled else sample.description)
     return sample
 
 

@@ -103,7 +103,7 @@ def sample_for_experiment(
     per_fold = " per fold" if len(folds) > 1 else ""
     if sampled:
         description = (
-            f"sample: test ratings of {_fmt(kept_users)} of {_fmt(all_users)} test users{per_fold} "
+            f"test ratings of {_fmt(kept_users)} of {_fmt(all_users)} test users{per_fold} "
             f"(random, seed {seed}), {_fmt(kept_total)} of {_fmt(all_total)} test ratings in all; "
             f"models use all {_fmt(n_train)} training ratings{per_fold}, so each sampled prediction equals "
             "the full run's"
