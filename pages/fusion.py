@@ -63,13 +63,15 @@ ui.standin_banner(
 
 def splits_of(split_name: str, split_kind: str, n_folds: int):
     """The folds, their test side reduced to the stated sample on large data (the CLI's default)."""
-    splits = cached_splits(dataset.ratings, dataset.name, split_kind, seed=0, n_folds=n_folds)
-    return experiment_sample((token, split_kind, n_folds), splits).folds
+    return experiment_sample(
+        (token, split_kind, n_folds),
+        lambda: cached_splits(dataset.ratings, dataset.name, split_kind, seed=0, n_folds=n_folds),
+    ).folds
 
 
 sample = experiment_sample(
     (token, split_kind, int(n_folds)),
-    cached_splits(dataset.ratings, dataset.name, split_kind, seed=0, n_folds=int(n_folds)),
+    lambda: cached_splits(dataset.ratings, dataset.name, split_kind, seed=0, n_folds=int(n_folds)),
 )
 split_name = sample.description
 experiment_banner(

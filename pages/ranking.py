@@ -25,11 +25,14 @@ KS = (10, 20, 50)
 
 with ui.controls():
     c1, c2, c3 = st.columns([2, 3, 1])
+    ui.bind("rank_protocol", "protocol", rk.PROTOCOLS[0], options=rk.PROTOCOLS)  # kept across pages, in the URL
     protocol = c1.selectbox(
         "Protocol", rk.PROTOCOLS, format_func=rk.PROTOCOL_LABELS.get, key="rank_protocol", help=rk.PROTOCOL
     )
-    features_label = c2.selectbox("VBPR item features", labels, index=labels.index(default_label), key="rank_features")
-    epochs = c3.number_input("Epochs (BPR/VBPR)", 1, 200, 15, key="rank_epochs")
+    ui.bind("rank_features", "rep", default_label, options=labels, tokens=options)
+    features_label = c2.selectbox("VBPR item features", labels, key="rank_features")
+    ui.bind("rank_epochs", "epochs", 15, cast=int)
+    epochs = c3.number_input("Epochs (BPR/VBPR)", 1, 200, key="rank_epochs")
     c4, c5, c6 = st.columns([3, 2, 1])
     models = c4.multiselect("Models", study.MODEL_NAMES, default=list(study.MODEL_NAMES), key="rank_models")
     with_control = c5.toggle(
@@ -115,8 +118,10 @@ if control is not None:
 st.subheader("Models × metrics")
 metric_choices = [m for m in rk.METRICS if m in set(result.summary["metric"])]
 c1, c2 = st.columns([2, 1])
+ui.bind("rank_metric", "metric", metric_choices[0], options=metric_choices)
 metric = c1.selectbox("Metric", metric_choices, format_func=rk.METRIC_LABELS.get, key="rank_metric")
-k = c2.selectbox("K", KS, index=1, key="rank_k", disabled=metric == "auc")
+ui.bind("rank_k", "K", KS[1], options=KS, cast=int)
+k = c2.selectbox("K", KS, key="rank_k", disabled=metric == "auc")
 left, right = st.columns(2)
 with left:
     ui.show_figure(
@@ -173,10 +178,10 @@ st.subheader("Lists for one user")
 lists = result.lists
 users = sorted(lists["user_id"].unique())
 hits = lists.groupby("user_id")["relevant"].sum()
+ui.bind("rank_user", "user", users[len(users) // 2], options=users, cast=int)
 user = st.selectbox(
     "User",
     users,
-    index=len(users) // 2,
     key="rank_user",
     format_func=lambda u: f"user {u} ({int(hits.get(u, 0))} hits over all models' lists)",
 )

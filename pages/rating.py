@@ -74,10 +74,13 @@ if chosen:
 def folds_of(n_folds: int):
     """The stated test sample of the split (all of it below 10,000 test users / 1 M test ratings)."""
     if n_folds == 1:
-        splits = cached_splits(dataset.ratings, dataset.name, "holdout", seed=0)
-    else:
-        splits = cached_splits(dataset.ratings, dataset.name, "kfold", seed=0, n_folds=n_folds)
-    return experiment_sample((token, n_folds), splits)
+        return experiment_sample(
+            (token, "holdout"), lambda: cached_splits(dataset.ratings, dataset.name, "holdout", seed=0)
+        )
+    return experiment_sample(
+        (token, "kfold", n_folds),
+        lambda: cached_splits(dataset.ratings, dataset.name, "kfold", seed=0, n_folds=n_folds),
+    )
 
 
 sample = folds_of(int(folds))

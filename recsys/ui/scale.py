@@ -35,17 +35,18 @@ def rating_sample(dataset: Dataset) -> tuple[RatingSample, str]:
     return sample, sample_name(dataset.name, sample)
 
 
-@st.cache_resource(show_spinner="Drawing the stated sample of test ratings…", max_entries=8)
-def _experiment_sample(key: tuple, _splits):
+@st.cache_resource(show_spinner="Splitting the ratings and drawing the stated test sample…", max_entries=8)
+def _experiment_sample(key: tuple, _make_splits):
     from recsys.eval.sampling import sample_for_experiment
 
-    return sample_for_experiment(_splits)
+    return sample_for_experiment(_make_splits())
 
 
-def experiment_sample(key: tuple, splits):
-    """The folds an experiment page scores (``recsys.eval.sampling``'s defaults, the CLI's);
-    `key` identifies the splits (dataset token, kind, folds)."""
-    return _experiment_sample(key, splits)
+def experiment_sample(key: tuple, make_splits):
+    """The folds an experiment page scores (``recsys.eval.sampling``'s defaults, the CLI's), kept for
+    the server: `make_splits()` (reading a 25 M-rating split takes seconds) runs once per `key`
+    (dataset token, split kind, folds)."""
+    return _experiment_sample(key, make_splits)
 
 
 def experiment_banner(sample, full_command: str) -> None:

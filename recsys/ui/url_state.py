@@ -159,7 +159,7 @@ def bind(
     keep[param] = checked
     if url:
         text = encode(checked, multi=multi, tokens=tokens)
-        if checked is None or checked == [] or (not url_default and checked == default):
+        if checked is None or (isinstance(checked, list) and not checked) or (not url_default and checked == default):
             if param in st.query_params:
                 del st.query_params[param]
         elif st.query_params.get(param) != text:
