@@ -72,24 +72,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
         raise ValueError(f"atomic_write needs a write mode, got {mode!r}")
     path = Path(path)
     tmp = temporary_path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(path, tmp):
         with open(tmp, mode.replace("x", "w"), encoding=encoding if "b" not in mode else None) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        _remove_quietly(tmp)
-        if isinstance(exc, StorageError):
-            raise
-        if exc.filename in (None, str(tmp)):
-            exc.filename = str(path)
-        raise StorageError(describe_os_error(exc)) from exc
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -110,11 +97,20 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[Path], Any]) -> None:
     """
     path = Path(path)
     tmp = temporary_path(path).with_suffix(".tmp" + path.suffix)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(path, tmp):
         writer(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, tmp: Path) -> Iterator[None]:
+    """The part both atomic writers share: the block writes and fsyncs `tmp`; then it replaces
+    `path`. On failure `tmp` is removed and an OS error becomes a :class:`StorageError` naming
+    `path`; on success the folder entry is fsynced."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
