@@ -75,13 +75,24 @@ def default_user(users: pd.DataFrame) -> int:
     return int(pool.index[len(pool) // 2])
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def top_lists(token: str, source: str, profile: tuple, alpha: float, k: int) -> dict:
-    """user id -> best MAX_N items for every user at once; a shorter N is a prefix, so changing N or
-    the user redraws without recomputing."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def all_lists(token: str, source: str, profile: tuple, alphas: tuple, k: int) -> dict:
+    """alpha -> user id -> best MAX_N items, for every user and model at once (a progress bar per
+    model: seconds on a large sample); a shorter N is a prefix, so changing N or the user redraws
+    without recomputing."""
     model, _ = fitted(token, source, profile)
-    lists = model.recommend(n=MAX_N, alpha=alpha, k=k)
-    return {int(user): items.tolist() for user, items in lists.groupby("user_id")["item_id"]}
+    progress = ui.StreamlitProgress("Ranking every user's top-20 per model…", min_interval=0)
+    result = {}
+    for done, alpha in enumerate(alphas):
+        progress(done, len(alphas), f"α = {alpha:g}")
+        lists = model.recommend(n=MAX_N, alpha=alpha, k=k)
+        result[alpha] = {int(user): items.tolist() for user, items in lists.groupby("user_id")["item_id"]}
+    progress.empty()
+    return result
+
+
+def top_lists(token: str, source: str, profile: tuple, alpha: float, k: int) -> dict:
+    return all_lists(token, source, profile, tuple(MODELS.values()), k)[alpha]
 
 
 @st.cache_data(show_spinner=False)
