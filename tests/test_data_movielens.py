@@ -12,6 +12,7 @@ import pytest
 
 from recsys.data.errors import DataFormatError, DatasetNotFound
 from recsys.data.movielens import (
+    ML1M_GENRES,
     load_ml1m,
     load_ml100k,
     load_movielens_csv,
@@ -20,27 +21,7 @@ from recsys.data.movielens import (
     year_from_title,
 )
 
-GENRES_100K = [
-    "unknown",
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-]
+GENRES_100K = ["unknown", *ML1M_GENRES]  # u.genre: "unknown" first, then ML-1M's 18 genres
 
 
 # ---- generated files -----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.cache import atomic_save, file_lock
+from recsys.data.text_tables import BOMS
 from recsys.errors import DataFormatError, StorageError
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,6 @@ INT32_MAX = 2**31 - 1
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _INTEGER_ARROW = r"^\s*[+-]?\d{1,18}\s*$"  # at most 18 digits: fits int64
 _FLOAT_ARROW = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
-_BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16", b"\x00\x00\xfe\xff": "UTF-32"}
 
 
 # ---- public API ---------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def _check_header(path: Path) -> None:
         head = handle.read(4096)
     if not head:
         raise DataFormatError(path, None, "no ratings in the file (empty, or only a header)")
-    for bom, name in _BOMS.items():
+    for bom, name in BOMS.items():
         if head.startswith(bom):
             raise DataFormatError(path, 1, f"unknown encoding: {name} byte-order mark; expected utf-8")
     first = head.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf").rstrip(b"\r")

@@ -58,20 +58,6 @@ from recsys.progress import Progress
 log = logging.getLogger(__name__)
 
 DEMO_VERSION = 2
-GENRES = [
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Horror",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-]
 # genre -> (RGB colour, shape, pace of the trailer in pixels per frame)
 GENRE_STYLE = {
     "Action": ((214, 48, 32), "triangle", 3.0),
@@ -87,6 +73,7 @@ GENRE_STYLE = {
     "Sci-Fi": ((30, 200, 190), "ring", 2.5),
     "Thriller": ((30, 90, 50), "stripe", 2.0),
 }
+GENRES = list(GENRE_STYLE)  # 12 of MovieLens' genres, in its order
 OCCUPATIONS = [
     "administrator",
     "artist",

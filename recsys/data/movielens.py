@@ -10,15 +10,10 @@ Speed: files are parsed with pandas' C parser and checked with vectorised operat
 the check fails is the file re-read as text to find the first offending line for the message.
 Loading ML-100K takes well under a second.
 
-Encodings: a file that is valid UTF-8 is read as UTF-8. ML-100K ``u.item`` and ML-1M
-``movies.dat`` are latin-1 in the GroupLens archives, so for these two (only) a file that is not
-UTF-8 is read as latin-1, with a logged note; one that mixes both (valid UTF-8 sequences *and*
-bytes that are not UTF-8: a UTF-8 file with a stray latin-1 byte) is an error at the first invalid
-byte rather than garbled titles. Control characters (C0 other than tab and line breaks, DEL, the
-C1 range that latin-1 maps 0x80-0x9F to) and U+FFFD (a replacement character left by an earlier
-lossy conversion) are errors with their line: no MovieLens file contains them. Files with NUL
-bytes or a UTF-16/32 byte-order mark are rejected as an unknown encoding. The CSV family is UTF-8
-only.
+Files are read through :mod:`recsys.data.text_tables` (layouts, encodings, field counts, typed
+columns); this module holds what is MovieLens: the layouts of each file, the rating checks, the
+item, genre and user frames, and the three loaders. The CSV family is UTF-8 only; ML-100K
+``u.item`` and ML-1M ``movies.dat`` may be latin-1 (the GroupLens archives' encoding).
 """
 
 from __future__ import annotations
@@ -27,14 +22,22 @@ import csv
 import io
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recsys.data.dataset import Dataset
-from recsys.data.errors import DataFormatError, DatasetNotFound
+from recsys.data.errors import DataFormatError
+from recsys.data.text_tables import (
+    Table,
+    first_bad,
+    float_column,
+    int_column,
+    non_empty,
+    read_text_table,
+    require_file,
+)
 
 # ML-1M's README lists these 18 genres; the CSV family adds "IMAX" and "(no genres listed)".
 ML1M_GENRES = [
@@ -94,244 +97,25 @@ ML1M_OCCUPATIONS = {
 }
 
 _YEAR_IN_TITLE = re.compile(r".*\((\d{4})\)")  # greedy: the last "(YYYY)" in the title
-_INTEGER = r"\s*[+-]?\d+\s*"
-_BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16", b"\x00\x00\xfe\xff": "UTF-32"}
-# a well-formed multi-byte UTF-8 sequence: latin-1 text virtually never contains one
-_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
-# characters no MovieLens text contains: C0 controls but tab/line breaks, DEL, C1 controls, U+FFFD
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
-_INT64_MAX = "9223372036854775807"
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class _Table:
-    """How one MovieLens file is laid out."""
-
-    sep: str
-    columns: tuple[str, ...]
-    header: tuple[str, ...] | None = None  # the expected first line of a CSV file
-    encodings: tuple[str, ...] = ("utf-8",)
-    quoted: bool = False  # CSV quoting (movies.csv titles contain commas)
-
-    @property
-    def first_data_line(self) -> int:
-        return 2 if self.header else 1
-
-
-ML100K_RATINGS = _Table("\t", ("user_id", "item_id", "rating", "timestamp"))
+ML100K_RATINGS = Table("\t", ("user_id", "item_id", "rating", "timestamp"))
 ML100K_ITEMS_FIXED = ("item_id", "title", "release_date", "video_release_date", "imdb_url")
-ML100K_USERS = _Table("|", ("user_id", "age", "gender", "occupation", "zip_code"))
-ML100K_GENRES = _Table("|", ("genre", "index"))
-ML1M_RATINGS = _Table("::", ("user_id", "item_id", "rating", "timestamp"))
-ML1M_MOVIES = _Table("::", ("item_id", "title", "genres"), encodings=("utf-8", "latin-1"))
-ML1M_USERS = _Table("::", ("user_id", "gender", "age", "occupation", "zip_code"))
-CSV_RATINGS = _Table(
+ML100K_USERS = Table("|", ("user_id", "age", "gender", "occupation", "zip_code"))
+ML100K_GENRES = Table("|", ("genre", "index"))
+ML1M_RATINGS = Table("::", ("user_id", "item_id", "rating", "timestamp"))
+ML1M_MOVIES = Table("::", ("item_id", "title", "genres"), encodings=("utf-8", "latin-1"))
+ML1M_USERS = Table("::", ("user_id", "gender", "age", "occupation", "zip_code"))
+CSV_RATINGS = Table(
     ",", ("user_id", "item_id", "rating", "timestamp"), header=("userId", "movieId", "rating", "timestamp")
 )
-CSV_MOVIES = _Table(",", ("item_id", "title", "genres"), header=("movieId", "title", "genres"), quoted=True)
-CSV_LINKS = _Table(",", ("item_id", "imdb_id", "tmdb_id"), header=("movieId", "imdbId", "tmdbId"), quoted=True)
-
-
-# ---- reading text tables ---------------------------------------------------------------------
-def _require(path: Path, dataset: str) -> Path:
-    if not path.is_file():
-        present = sorted(p.name for p in path.parent.iterdir()) if path.parent.is_dir() else []
-        raise DatasetNotFound(
-            f"{dataset}: required file {path.name} is missing in {path.parent}"
-            + (f" (the folder has: {', '.join(present)})" if present else " (the folder does not exist)")
-            + f". Get the complete archive with `python -m recsys download {dataset}`."
-        )
-    return path
-
-
-def _line_of_offset(raw: bytes, offset: int) -> int:
-    return raw.count(b"\n", 0, offset) + 1
-
-
-def _decode(path: Path, raw: bytes, encodings: tuple[str, ...]) -> str:
-    for bom, name in _BOMS.items():
-        if raw.startswith(bom):
-            raise DataFormatError(
-                path, 1, f"unknown encoding: {name} byte-order mark; expected {' or '.join(encodings)}"
-            )
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise DataFormatError(
-            path,
-            _line_of_offset(raw, nul),
-            f"unknown encoding: NUL byte (UTF-16/32 or binary?); expected {' or '.join(encodings)}",
-        )
-    try:
-        text, encoding = raw.decode("utf-8-sig"), "UTF-8"
-    except UnicodeDecodeError as exc:
-        where = _line_of_offset(raw, exc.start)
-        if "latin-1" not in encodings:
-            raise DataFormatError(
-                path, where, f"unknown encoding: byte 0x{raw[exc.start]:02x} is not valid {' or '.join(encodings)}"
-            ) from None
-        utf8 = _UTF8_SEQUENCE.search(raw)
-        if utf8 is not None:  # UTF-8 text with a stray byte of another encoding: titles would be garbled
-            raise DataFormatError(
-                path,
-                where,
-                f"mixed encodings: byte 0x{raw[exc.start]:02x} is not valid UTF-8, but line "
-                f"{_line_of_offset(raw, utf8.start())} is UTF-8 ({utf8.group().decode()!r}); save the file in one encoding",
-            ) from None
-        text, encoding = raw.decode("latin-1"), "latin-1"
-        log.info("%s is not UTF-8: read as latin-1, the encoding GroupLens uses for this file", path)
-    odd = _NOT_TEXT.search(text)
-    if odd is not None:
-        char = odd.group()
-        what = "a replacement character (U+FFFD)" if char == "\ufffd" else f"control character U+{ord(char):04X}"
-        raise DataFormatError(
-            path,
-            text.count("\n", 0, odd.start()) + 1,
-            f"{what} read as {encoding}: the file is damaged or in another encoding",
-        )
-    return text
-
-
-def _read_text_table(path: Path, table: _Table) -> pd.DataFrame:
-    """The file as a frame of strings, one column per field; row r is line r + first_data_line.
-
-    Raises DataFormatError for bad encoding, a wrong header, an empty line or a wrong field count.
-    Trailing blank lines at the end of the file are ignored (u.genre has one).
-    """
-    text = _decode(path, path.read_bytes(), table.encodings).rstrip("\r\n\t ")
-    sep = table.sep
-    if len(sep) > 1:  # pandas' C parser takes one character; "::" never occurs inside a field
-        text, sep = text.replace(sep, "\x1f"), "\x1f"
-    lines_head = text.split("\n", 1)
-    if table.header:
-        found = next(csv.reader([lines_head[0].rstrip("\r")], delimiter=sep))
-        if tuple(f.strip() for f in found) != table.header:
-            raise DataFormatError(path, 1, f"header is {','.join(found)!r}, expected {','.join(table.header)!r}")
-        text = lines_head[1] if len(lines_head) > 1 else ""
-    n_expected = len(table.columns)
-    if not text:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in table.columns})
-    # pandas pads short lines with "", so field counts are checked on the text itself
-    lines = text.split("\n")
-    if table.quoted:
-        # values never span lines here: an unclosed quote is an error of its own line (a reader
-        # over all lines would swallow the next lines into that value)
-        unclosed = np.fromiter((line.count('"') % 2 == 1 for line in lines), dtype=bool, count=len(lines))
-        if unclosed.any():
-            raise DataFormatError(path, _first_bad(unclosed) + table.first_data_line, "malformed line: unclosed quote")
-        widths = np.fromiter(
-            (len(f) if any(x.strip() for x in f) else 0 for f in csv.reader(lines, delimiter=sep)),
-            dtype=int,
-            count=len(lines),
-        )
-    else:
-        widths = np.fromiter(
-            (line.count(sep) + 1 if line.strip() else 0 for line in lines), dtype=int, count=len(lines)
-        )
-    wrong = widths != n_expected
-    if wrong.any():
-        row = _first_bad(wrong)
-        problem = (
-            "empty line"
-            if widths[row] == 0
-            else (f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {widths[row]}")
-        )
-        raise DataFormatError(path, row + table.first_data_line, problem)
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-            quoting=csv.QUOTE_MINIMAL if table.quoted else csv.QUOTE_NONE,
-        )
-    except pd.errors.ParserError as exc:
-        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if not match:
-            raise DataFormatError(path, None, f"cannot parse: {exc}") from None
-        line = int(match.group(2)) + table.first_data_line - 1
-        raise DataFormatError(
-            path,
-            line,
-            f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {match.group(3)}",
-        ) from None
-    first = table.first_data_line
-    if frame.shape[1] != n_expected:
-        # pandas sizes the frame by the widest early line, so find the first line of another width
-        widths = frame.notna().sum(axis=1).to_numpy()
-        bad = int(np.flatnonzero(widths != n_expected)[0]) if (widths != n_expected).any() else 0
-        raise DataFormatError(
-            path,
-            bad + first,
-            f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {widths[bad]}",
-        )
-    frame.columns = list(table.columns)
-    missing = frame.isna()
-    if missing.any(axis=None):
-        row = int(np.flatnonzero(missing.any(axis=1).to_numpy())[0])
-        found = int((~missing.iloc[row]).sum())
-        problem = (
-            "empty line"
-            if found <= 1 and not str(frame.iloc[row, 0]).strip()
-            else (f"malformed line: expected {n_expected} fields separated by {table.sep!r}, found {found}")
-        )
-        raise DataFormatError(path, row + first, problem)
-    if frame.shape[0] and n_expected > 1:
-        empty = (frame.iloc[:, 0] == "") & (frame.iloc[:, 1:] == "").all(axis=1)
-        if empty.any():
-            raise DataFormatError(path, int(np.flatnonzero(empty.to_numpy())[0]) + first, "empty line")
-    return frame
-
-
-def _non_empty(frame: pd.DataFrame, path: Path, what: str) -> pd.DataFrame:
-    """An empty file is an error of its own (it would otherwise surface in another file's check)."""
-    if frame.empty:
-        raise DataFormatError(path, None, f"no {what} in the file (empty)")
-    return frame
-
-
-def _first_bad(mask: pd.Series | np.ndarray) -> int:
-    return int(np.flatnonzero(np.asarray(mask))[0])
-
-
-def _int_column(frame: pd.DataFrame, column: str, path: Path, table: _Table, allow_empty: bool = False) -> pd.Series:
-    values = frame[column]
-    ok = values.str.fullmatch(_INTEGER)
-    if allow_empty:
-        ok |= values.str.strip() == ""
-    if not ok.all():
-        row = _first_bad(~ok)
-        raise DataFormatError(path, row + table.first_data_line, f"{column} {values.iloc[row]!r} is not an integer")
-    digits = values.str.strip().str.lstrip("+-").str.lstrip("0")  # beyond int64: an error, not an OverflowError
-    huge = (digits.str.len() > 19) | ((digits.str.len() == 19) & (digits > _INT64_MAX))
-    if huge.any():
-        row = _first_bad(huge)
-        number = values.iloc[row].strip()
-        shown = number if len(number) <= 24 else f"{number[:12]}... ({len(number)} digits)"
-        raise DataFormatError(path, row + table.first_data_line, f"{column} {shown} is too large (over 2^63)")
-    if allow_empty:
-        return pd.to_numeric(values.str.strip().replace("", None), errors="raise").astype("Int64")
-    return values.astype("int64")
-
-
-def _float_column(frame: pd.DataFrame, column: str, path: Path, table: _Table) -> pd.Series:
-    numbers = pd.to_numeric(frame[column].str.strip(), errors="coerce")
-    bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
-    if bad.any():
-        row = _first_bad(bad)
-        raise DataFormatError(
-            path, row + table.first_data_line, f"{column} {frame[column].iloc[row]!r} is not a number"
-        )
-    return numbers.astype("float64")
+CSV_MOVIES = Table(",", ("item_id", "title", "genres"), header=("movieId", "title", "genres"), quoted=True)
+CSV_LINKS = Table(",", ("item_id", "imdb_id", "tmdb_id"), header=("movieId", "imdbId", "tmdbId"), quoted=True)
 
 
 # ---- ratings -----------------------------------------------------------------------------------
-def _read_ratings(path: Path, table: _Table) -> pd.DataFrame:
+def _read_ratings(path: Path, table: Table) -> pd.DataFrame:
     """user_id, item_id, rating, timestamp; the fast C path, else the text path that names the line."""
     dtypes = {"user_id": "int64", "item_id": "int64", "rating": "float64", "timestamp": "int64"}
     try:
@@ -363,13 +147,13 @@ def _read_ratings(path: Path, table: _Table) -> pd.DataFrame:
             raise ValueError("missing rating")
     except (ValueError, UnicodeDecodeError, OverflowError):
         # Slow path only for broken files: find the line to blame.
-        text = _read_text_table(path, table)
+        text = read_text_table(path, table)
         frame = pd.DataFrame(
             {
-                "user_id": _int_column(text, "user_id", path, table),
-                "item_id": _int_column(text, "item_id", path, table),
-                "rating": _float_column(text, "rating", path, table),
-                "timestamp": _int_column(text, "timestamp", path, table),
+                "user_id": int_column(text, "user_id", path, table),
+                "item_id": int_column(text, "item_id", path, table),
+                "rating": float_column(text, "rating", path, table),
+                "timestamp": int_column(text, "timestamp", path, table),
             }
         )
     return frame
@@ -378,7 +162,7 @@ def _read_ratings(path: Path, table: _Table) -> pd.DataFrame:
 def _validate_ratings(
     ratings: pd.DataFrame,
     path: Path,
-    table: _Table,
+    table: Table,
     scale: tuple[float, float],
     step: float,
     items: pd.Index,
@@ -392,39 +176,39 @@ def _validate_ratings(
     for column in ("user_id", "item_id"):
         bad = ratings[column].to_numpy() <= 0
         if bad.any():
-            row = _first_bad(bad)
+            row = first_bad(bad)
             raise DataFormatError(path, row + first, f"{column} {ratings[column].iloc[row]} is not positive")
     values = ratings["rating"].to_numpy()
     low, high = scale
     off_grid = np.abs(values / step - np.round(values / step)) > 1e-6
     bad = (values < low) | (values > high) | off_grid
     if bad.any():
-        row = _first_bad(bad)
+        row = first_bad(bad)
         raise DataFormatError(
             path, row + first, f"rating {values[row]:g} outside the scale {low:g}..{high:g} in steps of {step:g}"
         )
     bad = ratings["timestamp"].to_numpy() < 0
     if bad.any():
-        row = _first_bad(bad)
+        row = first_bad(bad)
         raise DataFormatError(path, row + first, f"timestamp {ratings['timestamp'].iloc[row]} is negative")
     duplicated = ratings.duplicated(["user_id", "item_id"], keep="first").to_numpy()
     if duplicated.any():
-        row = _first_bad(duplicated)
+        row = first_bad(duplicated)
         user, item = ratings["user_id"].iloc[row], ratings["item_id"].iloc[row]
         same = (ratings["user_id"].to_numpy() == user) & (ratings["item_id"].to_numpy() == item)
         raise DataFormatError(
             path,
             row + first,
-            f"duplicate rating of item {item} by user {user} (first given on line {_first_bad(same) + first})",
+            f"duplicate rating of item {item} by user {user} (first given on line {first_bad(same) + first})",
         )
     unknown = ~ratings["item_id"].isin(items).to_numpy()
     if unknown.any():
-        row = _first_bad(unknown)
+        row = first_bad(unknown)
         raise DataFormatError(path, row + first, f"item {ratings['item_id'].iloc[row]} is not in the item list")
     if users is not None:
         unknown = ~ratings["user_id"].isin(users).to_numpy()
         if unknown.any():
-            row = _first_bad(unknown)
+            row = first_bad(unknown)
             raise DataFormatError(path, row + first, f"user {ratings['user_id'].iloc[row]} is not in the user list")
     return pd.DataFrame(
         {
@@ -442,27 +226,36 @@ def year_from_title(titles: pd.Series) -> pd.Series:
     return pd.to_numeric(titles.str.extract(_YEAR_IN_TITLE, expand=False), errors="coerce").astype("Int64")
 
 
-def _unique_ids(ids: pd.Series, path: Path, table: _Table, what: str) -> None:
+def _read_keyed(path: Path, table: Table, what: str | None, id_column: str, id_name: str):
+    """(frame, ids) of a table keyed by `id_column` (positive, unique; named `id_name` in errors).
+    `what` names the rows when an empty file is an error of its own (None: an empty file is fine)."""
+    frame = read_text_table(path, table)
+    if what is not None:
+        non_empty(frame, path, what)
+    ids = int_column(frame, id_column, path, table)
+    _unique_ids(ids, path, table, id_name)
+    return frame, ids
+
+
+def _unique_ids(ids: pd.Series, path: Path, table: Table, what: str) -> None:
     duplicated = ids.duplicated().to_numpy()
     if duplicated.any():
-        row = _first_bad(duplicated)
+        row = first_bad(duplicated)
         raise DataFormatError(path, row + table.first_data_line, f"duplicate {what} {ids.iloc[row]}")
     bad = ids.to_numpy() <= 0
     if bad.any():
-        row = _first_bad(bad)
+        row = first_bad(bad)
         raise DataFormatError(path, row + table.first_data_line, f"{what} {ids.iloc[row]} is not positive")
 
 
-def _genre_frame(
-    genres: pd.Series, index: pd.Index, path: Path, table: _Table, known: list[str] | None
-) -> pd.DataFrame:
+def _genre_frame(genres: pd.Series, index: pd.Index, path: Path, table: Table, known: list[str] | None) -> pd.DataFrame:
     """Multi-hot uint8 frame from "A|B|C" strings; "(no genres listed)" means no genre."""
     dummies = genres.str.get_dummies(sep="|")
     dummies = dummies.drop(columns=[NO_GENRE, ""], errors="ignore")
     if known is not None:
         unknown = [g for g in dummies.columns if g not in known]
         if unknown:
-            row = _first_bad(dummies[unknown[0]].to_numpy() > 0)
+            row = first_bad(dummies[unknown[0]].to_numpy() > 0)
             raise DataFormatError(path, row + table.first_data_line, f"unknown genre {unknown[0]!r}")
     order = [g for g in ML1M_GENRES + ["IMAX"] if g in dummies.columns]
     order += sorted(g for g in dummies.columns if g not in order)
@@ -481,11 +274,11 @@ def _items_frame(ids: pd.Series, titles: pd.Series, extra: dict | None = None) -
     return items
 
 
-def _check_gender(frame: pd.DataFrame, path: Path, table: _Table) -> pd.Series:
+def _check_gender(frame: pd.DataFrame, path: Path, table: Table) -> pd.Series:
     gender = frame["gender"].str.strip().str.upper()
     bad = ~gender.isin(["M", "F"])
     if bad.any():
-        row = _first_bad(bad)
+        row = first_bad(bad)
         raise DataFormatError(path, row + table.first_data_line, f"gender {frame['gender'].iloc[row]!r} is not M or F")
     return gender
 
@@ -493,26 +286,24 @@ def _check_gender(frame: pd.DataFrame, path: Path, table: _Table) -> pd.Series:
 # ---- ML-100K -----------------------------------------------------------------------------------
 def read_ml100k_genres(path: str | Path) -> list[str]:
     path = Path(path)
-    frame = _non_empty(_read_text_table(path, ML100K_GENRES), path, "genres")
-    index = _int_column(frame, "index", path, ML100K_GENRES)
+    frame = non_empty(read_text_table(path, ML100K_GENRES), path, "genres")
+    index = int_column(frame, "index", path, ML100K_GENRES)
     if list(index) != list(range(len(index))):
-        row = _first_bad(index.to_numpy() != np.arange(len(index)))
+        row = first_bad(index.to_numpy() != np.arange(len(index)))
         raise DataFormatError(path, row + 1, f"genre index {index.iloc[row]} out of order (expected {row})")
     return frame["genre"].tolist()
 
 
 def read_ml100k_items(path: str | Path, genre_names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     path = Path(path)
-    table = _Table(
+    table = Table(
         "|", ML100K_ITEMS_FIXED + tuple(f"g{i}" for i in range(len(genre_names))), encodings=("utf-8", "latin-1")
     )
-    frame = _non_empty(_read_text_table(path, table), path, "items")
-    ids = _int_column(frame, "item_id", path, table)
-    _unique_ids(ids, path, table, "item_id")
+    frame, ids = _read_keyed(path, table, "items", "item_id", "item_id")
     flags = frame[[f"g{i}" for i in range(len(genre_names))]]
     bad = ~flags.isin(["0", "1"])
     if bad.any(axis=None):
-        row = _first_bad(bad.any(axis=1))
+        row = first_bad(bad.any(axis=1))
         column = int(np.flatnonzero(bad.iloc[row].to_numpy())[0])
         raise DataFormatError(
             path, row + 1, f"genre flag {genre_names[column]!r} is {flags.iloc[row, column]!r}, expected 0 or 1"
@@ -527,13 +318,11 @@ def read_ml100k_items(path: str | Path, genre_names: list[str]) -> tuple[pd.Data
 
 def read_ml100k_users(path: str | Path) -> pd.DataFrame:
     path, table = Path(path), ML100K_USERS
-    frame = _non_empty(_read_text_table(path, table), path, "users")
-    ids = _int_column(frame, "user_id", path, table)
-    _unique_ids(ids, path, table, "user_id")
-    age = _int_column(frame, "age", path, table)
+    frame, ids = _read_keyed(path, table, "users", "user_id", "user_id")
+    age = int_column(frame, "age", path, table)
     bad = (age < 1) | (age > 120)
     if bad.any():
-        row = _first_bad(bad)
+        row = first_bad(bad)
         raise DataFormatError(path, row + 1, f"age {age.iloc[row]} is implausible")
     return pd.DataFrame(
         {
@@ -549,31 +338,18 @@ def read_ml100k_users(path: str | Path) -> pd.DataFrame:
 def load_ml100k(folder: str | Path, name: str = "ml-100k") -> Dataset:
     """MovieLens 100K from its folder (u.data, u.item, u.user, u.genre)."""
     folder = Path(folder)
-    paths = {f: _require(folder / f, name) for f in ("u.data", "u.item", "u.user", "u.genre")}
+    paths = {f: require_file(folder / f, name) for f in ("u.data", "u.item", "u.user", "u.genre")}
     genre_names = read_ml100k_genres(paths["u.genre"])
     items, genres = read_ml100k_items(paths["u.item"], genre_names)
     users = read_ml100k_users(paths["u.user"])
-    ratings = _validate_ratings(
-        _read_ratings(paths["u.data"], ML100K_RATINGS),
-        paths["u.data"],
-        ML100K_RATINGS,
-        (1.0, 5.0),
-        1.0,
-        items.index,
-        users.index,
-    )
-    return Dataset(
-        name=name, ratings=ratings, items=items, genres=genres, users=users, rating_scale=(1.0, 5.0), source_dir=folder
-    )
+    return _star_dataset(name, folder, paths["u.data"], ML100K_RATINGS, items, genres, users)
 
 
 # ---- ML-1M -------------------------------------------------------------------------------------
 def read_ml1m_movies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """items (title, year) and the multi-hot genre frame of ML-1M movies.dat."""
     path = Path(path)
-    frame = _non_empty(_read_text_table(path, ML1M_MOVIES), path, "movies")
-    ids = _int_column(frame, "item_id", path, ML1M_MOVIES)
-    _unique_ids(ids, path, ML1M_MOVIES, "MovieID")
+    frame, ids = _read_keyed(path, ML1M_MOVIES, "movies", "item_id", "MovieID")
     items = _items_frame(ids, frame["title"])
     genres = _genre_frame(frame["genres"], items.index, path, ML1M_MOVIES, ML1M_GENRES)
     return items, genres
@@ -581,15 +357,13 @@ def read_ml1m_movies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def read_ml1m_users(path: str | Path) -> pd.DataFrame:
     path, table = Path(path), ML1M_USERS
-    frame = _non_empty(_read_text_table(path, table), path, "users")
-    ids = _int_column(frame, "user_id", path, table)
-    _unique_ids(ids, path, table, "UserID")
-    age = _int_column(frame, "age", path, table)
-    occupation = _int_column(frame, "occupation", path, table)
+    frame, ids = _read_keyed(path, table, "users", "user_id", "UserID")
+    age = int_column(frame, "age", path, table)
+    occupation = int_column(frame, "occupation", path, table)
     for values, codes, what in ((age, ML1M_AGE_GROUPS, "age code"), (occupation, ML1M_OCCUPATIONS, "occupation code")):
         bad = ~values.isin(list(codes))
         if bad.any():
-            row = _first_bad(bad)
+            row = first_bad(bad)
             raise DataFormatError(path, row + 1, f"{what} {values.iloc[row]} is not one of {sorted(codes)}")
     return pd.DataFrame(
         {
@@ -607,29 +381,36 @@ def read_ml1m_users(path: str | Path) -> pd.DataFrame:
 def load_ml1m(folder: str | Path, name: str = "ml-1m") -> Dataset:
     """MovieLens 1M from its folder (ratings.dat, movies.dat, users.dat; `::`-separated)."""
     folder = Path(folder)
-    paths = {f: _require(folder / f, name) for f in ("ratings.dat", "movies.dat", "users.dat")}
+    paths = {f: require_file(folder / f, name) for f in ("ratings.dat", "movies.dat", "users.dat")}
     items, genres = read_ml1m_movies(paths["movies.dat"])
     users = read_ml1m_users(paths["users.dat"])
+    return _star_dataset(name, folder, paths["ratings.dat"], ML1M_RATINGS, items, genres, users)
+
+
+def _star_dataset(
+    name: str,
+    folder: Path,
+    ratings_path: Path,
+    table: Table,
+    items: pd.DataFrame,
+    genres: pd.DataFrame,
+    users: pd.DataFrame,
+) -> Dataset:
+    """ML-100K and ML-1M once their items and users are read: ratings in whole stars 1..5, each of
+    a listed item and a listed user."""
+    scale = (1.0, 5.0)
     ratings = _validate_ratings(
-        _read_ratings(paths["ratings.dat"], ML1M_RATINGS),
-        paths["ratings.dat"],
-        ML1M_RATINGS,
-        (1.0, 5.0),
-        1.0,
-        items.index,
-        users.index,
+        _read_ratings(ratings_path, table), ratings_path, table, scale, 1.0, items.index, users.index
     )
     return Dataset(
-        name=name, ratings=ratings, items=items, genres=genres, users=users, rating_scale=(1.0, 5.0), source_dir=folder
+        name=name, ratings=ratings, items=items, genres=genres, users=users, rating_scale=scale, source_dir=folder
     )
 
 
 # ---- CSV family (ml-latest-small, ml-20m, ml-25m, ml-latest) ----------------------------------
 def read_csv_movies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     path, table = Path(path), CSV_MOVIES
-    frame = _non_empty(_read_text_table(path, table), path, "movies")
-    ids = _int_column(frame, "item_id", path, table)
-    _unique_ids(ids, path, table, "movieId")
+    frame, ids = _read_keyed(path, table, "movies", "item_id", "movieId")
     items = _items_frame(ids, frame["title"])
     genres = _genre_frame(frame["genres"], items.index, path, table, known=None)
     return items, genres
@@ -638,14 +419,12 @@ def read_csv_movies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def read_csv_links(path: str | Path, items: pd.Index) -> pd.DataFrame:
     """imdb_id (str, as written, e.g. "0114709") and tmdb_id (Int64, NA where empty) per movieId."""
     path, table = Path(path), CSV_LINKS
-    frame = _read_text_table(path, table)
-    ids = _int_column(frame, "item_id", path, table)
-    _unique_ids(ids, path, table, "movieId")
-    _int_column(frame, "imdb_id", path, table, allow_empty=True)
-    tmdb = _int_column(frame, "tmdb_id", path, table, allow_empty=True)
+    frame, ids = _read_keyed(path, table, None, "item_id", "movieId")
+    int_column(frame, "imdb_id", path, table, allow_empty=True)
+    tmdb = int_column(frame, "tmdb_id", path, table, allow_empty=True)
     unknown = ~ids.isin(items)
     if unknown.any():
-        row = _first_bad(unknown)
+        row = first_bad(unknown)
         raise DataFormatError(path, row + 2, f"movieId {ids.iloc[row]} is not in movies.csv")
     imdb = frame["imdb_id"].str.strip().replace("", None)
     return pd.DataFrame(
@@ -680,8 +459,8 @@ def load_movielens_csv(folder: str | Path, name: str, *, cache: bool = True) -> 
     from recsys.data.generate import read_marker
 
     folder = Path(folder)
-    ratings_path = _require(folder / "ratings.csv", name)
-    movies_path = _require(folder / "movies.csv", name)
+    ratings_path = require_file(folder / "ratings.csv", name)
+    movies_path = require_file(folder / "movies.csv", name)
     links_path = folder / "links.csv" if (folder / "links.csv").is_file() else None
     if cache and movies_path.stat().st_size >= CACHE_MIN_BYTES:
         params = {
