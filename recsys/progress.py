@@ -1,7 +1,7 @@
 """The progress-callback contract shared by long-running work: `progress(done, total, message)`.
 
 The Streamlit pages pass an adapter to st.progress (recsys.ui.StreamlitProgress), the CLI one to
-tqdm (recsys.data.commands.tqdm_progress); library code calls whichever it was given.
+tqdm (recsys.cli_common.tqdm_progress / progress_bar); library code calls whichever it was given.
 """
 
 from __future__ import annotations

@@ -15,34 +15,16 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from recsys.cli_common import (
+    positive_int,
+    progress_bar,
+    tqdm_progress,  # noqa: F401 - re-exported: older imports name it here
+)
 from recsys.config import data_dir as resolve_data_dir
 from recsys.data.dataset import Dataset
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def tqdm_progress(description: str, unit: str = "B", leave: bool = True):
-    """A progress(done, total, message) callback drawing a tqdm bar on stderr; call .close() at the end.
-
-    The one CLI adapter for the shared progress signature (every subcommand uses it), so stdout
-    stays clean for tables and the final key=value line. `leave=False` erases the bar when done.
-    """
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=0, desc=description, unit=unit, unit_scale=unit == "B", unit_divisor=1024, leave=leave, file=sys.stderr
-    )
-
-    def progress(done: int, total: int, message: str) -> None:
-        if total and bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.set_postfix_str(message[-40:], refresh=False)
-        bar.refresh()
-
-    progress.close = bar.close  # type: ignore[attr-defined]
-    return progress
 
 
 def dataset_report(dataset: Dataset) -> dict:
@@ -87,11 +69,8 @@ def _download(args: argparse.Namespace) -> int:
     from recsys.data.download import download_dataset
 
     root = resolve_data_dir(args.data_dir)
-    progress = tqdm_progress(args.name)
-    try:
+    with progress_bar(args.name, unit="B", leave=True) as progress:
         folder = download_dataset(args.name, root, progress=progress, force=args.force, keep_archive=args.keep_archive)
-    finally:
-        progress.close()
     print(f"{args.name} ready in {folder}")
     return 0
 
@@ -103,11 +82,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.rebuild:
         shutil.rmtree(demo_folder(args.seed), ignore_errors=True)
-    progress = tqdm_progress("demo", unit="file")
-    try:
+    with progress_bar("demo", unit="file", leave=True) as progress:
         dataset = load_demo(seed=args.seed, progress=progress)
-    finally:
-        progress.close()
     print(json.dumps(dataset_report(dataset), default=str))
     return 0
 
@@ -141,8 +117,7 @@ def _posters(args: argparse.Namespace) -> int:
     if args.limit is not None:
         items = items.iloc[: args.limit]
     folder = root / "posters" / args.dataset
-    progress = tqdm_progress(f"TMDB posters {args.dataset}", unit="poster")
-    try:
+    with progress_bar(f"TMDB posters {args.dataset}", unit="poster", leave=True) as progress:
         report = download_tmdb_posters(
             items,
             folder,
@@ -152,8 +127,6 @@ def _posters(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             overwrite=args.overwrite,
         )
-    finally:
-        progress.close()
     counts = report["status"].value_counts()
     failed = report[report["status"] == "error"]
     for row in failed.head(5).itertuples():
@@ -205,7 +178,7 @@ def add_parser(subparsers) -> None:
     )
     posters.add_argument("--dataset", required=True, help="ml-latest-small, ml-20m or ml-25m")
     posters.add_argument("--source", choices=["tmdb"], default="tmdb", help="where posters come from")
-    posters.add_argument("--limit", type=_positive_int, default=None, help="only the first N movies")
+    posters.add_argument("--limit", type=positive_int, default=None, help="only the first N movies")
     posters.add_argument("--overwrite", action="store_true", help="fetch again posters already present")
     posters.add_argument("--timeout", type=float, default=20.0, help="seconds per HTTP request")
     # a mirror or a test server (default: $RECSYS_TMDB_API_URL / $RECSYS_TMDB_IMAGE_URL, else TMDB)
@@ -213,13 +186,3 @@ def add_parser(subparsers) -> None:
     posters.add_argument("--image-url", default=None, help=argparse.SUPPRESS)
     _add_data_dir(posters)
     posters.set_defaults(func=_posters)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value

@@ -519,15 +519,12 @@ class _Generator:
 
 # ---- CLI ----------------------------------------------------------------------------------------------
 def _generate_command(args) -> int:
-    from recsys.data.commands import tqdm_progress
+    from recsys.cli_common import progress_bar
 
     shape = shape_from_args(args.shape, args.users, args.movies, args.ratings)
-    progress = tqdm_progress(f"generate {shape.name}", unit="rating")
     started = time.perf_counter()
-    try:
+    with progress_bar(f"generate {shape.name}", unit="rating", leave=True) as progress:
         folder = generate_movielens(args.out, shape, seed=args.seed, overwrite=args.force, progress=progress)
-    finally:
-        progress.close()
     seconds = time.perf_counter() - started
     print(
         f"generated={folder} shape={shape.name} users={shape.n_users} movies={shape.n_movies} "

@@ -14,31 +14,12 @@ import time
 
 import pandas as pd
 
+from recsys.cli_common import add_dataset_options, positive_int, positive_int_list, progress_bar
 from recsys.errors import InvalidParameter
 from recsys.eval import ranking as rk
 from recsys.eval import ranking_study as study
 
 TABLE_METRICS = ("recall", "ndcg", "precision", "hit_rate", "map", "popularity", "coverage", "auc")
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _models(text: str) -> list[str]:
@@ -57,8 +38,7 @@ def add_parser(subparsers) -> None:
         description="Top-N ranking on implicit feedback with 95 % intervals.\n\n" + rk.PROTOCOL,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", default="ml-100k", help="dataset registry name (default ml-100k)")
-    parser.add_argument("--data-dir", default=None, help="folder holding the dataset folders")
+    add_dataset_options(parser)
     parser.add_argument("--protocol", choices=rk.PROTOCOLS, default="per_user", help="split protocol")
     parser.add_argument(
         "--models", type=_models, default=list(study.MODEL_NAMES), help="comma-separated: MostPop,ItemKNN,BPR,VBPR"
@@ -70,8 +50,10 @@ def add_parser(subparsers) -> None:
         "…/pca<n> (the grammar of recsys.features.representations)",
     )
     parser.add_argument("--no-extract", action="store_true", help="fail instead of extracting missing CNN features")
-    parser.add_argument("--ks", type=_ints, default=list(rk.DEFAULT_KS), help="list lengths K (default 10,20,50)")
-    parser.add_argument("--epochs", type=_positive_int, default=None, help="BPR/VBPR epochs (default: tuned)")
+    parser.add_argument(
+        "--ks", type=positive_int_list, default=list(rk.DEFAULT_KS), help="list lengths K (default 10,20,50)"
+    )
+    parser.add_argument("--epochs", type=positive_int, default=None, help="BPR/VBPR epochs (default: tuned)")
     parser.add_argument("--seed", type=int, default=0, help="model seed")
     parser.add_argument("--split-seed", type=int, default=None, help="split seed (default 123 for ratio, else 0)")
     parser.add_argument("--threshold", type=float, default=rk.POSITIVE_THRESHOLD, help="positive rating (default 4)")
@@ -80,16 +62,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--control", action="store_true", help="VBPR with real/shuffled/random/no features")
     parser.add_argument("--no-cold-start", action="store_true", help="control without the new-item part")
     parser.add_argument(
-        "--repeats", type=_positive_int, default=1, help="control: fits per variant (seeds), per-user values averaged"
+        "--repeats", type=positive_int, default=1, help="control: fits per variant (seeds), per-user values averaged"
     )
     parser.add_argument("--csv", default=None, help="write the tidy summary frame to this CSV file")
     parser.set_defaults(func=run)
-
-
-def _tqdm(description: str):
-    from recsys.data.commands import tqdm_progress
-
-    return tqdm_progress(description, unit="step", leave=False)
 
 
 def _key(name: str) -> str:
@@ -107,19 +83,15 @@ def run(args) -> int:
     needs_features = "VBPR" in args.models or args.control
     features = None
     if needs_features:
-        bar = _tqdm("item features")
-        try:
+        with progress_bar("item features") as bar:
             features = study.load_representation(
                 dataset, args.representation, extract=not args.no_extract, progress=bar
             )
-        finally:
-            bar.close()
     task = rk.make_task(dataset.ratings, args.protocol, threshold=args.threshold, seed=args.split_seed)
     print(f"Ranking on {dataset.name} · {task.describe()}")
     if features is not None:
         print(f"VBPR features: {features.name} ({len(features)} items, {features.dim} dims)")
-    bar = _tqdm("ranking")
-    try:
+    with progress_bar("ranking") as bar:
         result = study.run_ranking_study(
             dataset.ratings,
             args.protocol,
@@ -133,8 +105,6 @@ def run(args) -> int:
             progress=bar,
             task=task,
         )
-    finally:
-        bar.close()
     devices = sorted({m["device"] for m in result.meta["models"]})
     timings = ", ".join(f"{m['model']} {m['fit_s']:.1f} s" for m in result.meta["models"])
     print(f"fit on {'/'.join(devices)}: {timings}; mean [95 % CI] over {task.n_users} users\n")
@@ -156,8 +126,7 @@ def run(args) -> int:
         print()
     control = None
     if args.control:
-        bar = _tqdm("control")
-        try:
+        with progress_bar("control") as bar:
             control = study.run_control(
                 dataset.ratings,
                 features,
@@ -175,8 +144,6 @@ def run(args) -> int:
                 progress=bar,
                 task=task,
             )
-        finally:
-            bar.close()
         print("Control: the same VBPR with real, shuffled, random and no features")
         print(rk.metrics_table(control.summary, ["recall", "ndcg", "auc"]).to_string())
         if control.cold is not None:

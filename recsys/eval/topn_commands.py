@@ -8,24 +8,11 @@ import time
 
 import pandas as pd
 
+from recsys.cli_common import add_dataset_options, float_list, int_list, progress_bar
 from recsys.eval import ranking_metrics as rm
 from recsys.eval import topn_study as study
 
 TABLE_METRICS = ("precision", "recall", "ndcg", "hit_rate", "genre_diversity", "popularity", "coverage")
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
 
 
 def add_parser(subparsers) -> None:
@@ -35,8 +22,7 @@ def add_parser(subparsers) -> None:
         description="Top-N study (Guo's claim, measured).\n\nProtocol:\n" + study.PROTOCOL,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", default="ml-100k", help="dataset registry name (default ml-100k)")
-    parser.add_argument("--data-dir", default=None, help="folder holding the dataset folders")
+    add_dataset_options(parser)
     parser.add_argument(
         "--features",
         choices=("poster", "genre"),
@@ -50,8 +36,12 @@ def add_parser(subparsers) -> None:
         help="subtract the mean feature vector before building user profiles "
         "(raw CNN profiles are all nearly parallel)",
     )
-    parser.add_argument("--alphas", type=_floats, default=list(study.DEFAULT_ALPHAS), help="comma-separated α values")
-    parser.add_argument("--ks", type=_ints, default=list(study.DEFAULT_KS), help="comma-separated neighbour counts K")
+    parser.add_argument(
+        "--alphas", type=float_list, default=list(study.DEFAULT_ALPHAS), help="comma-separated α values"
+    )
+    parser.add_argument(
+        "--ks", type=int_list, default=list(study.DEFAULT_KS), help="comma-separated neighbour counts K"
+    )
     parser.add_argument("--n", type=int, default=5, help="recommendations per user N (default 5, as Guo)")
     parser.add_argument("--seed", type=int, default=0, help="split seed")
     parser.add_argument(
@@ -80,12 +70,6 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--csv", default=None, help="write the tidy summary frame to this CSV file")
     parser.set_defaults(func=run)
-
-
-def _tqdm_progress(description: str):
-    from recsys.data.commands import tqdm_progress
-
-    return tqdm_progress(description, unit="step", leave=False)
 
 
 def load_features(dataset, kind: str, backbone: str, progress=None):
@@ -122,14 +106,10 @@ def run(args) -> int:
         from recsys.eval.splits import published_splits
 
         split = published_splits(dataset, args.split)[0]
-    bar = _tqdm_progress("poster features")
-    try:
+    with progress_bar("poster features") as bar:
         features = load_features(dataset, args.features, args.backbone, progress=bar)
-    finally:
-        bar.close()
     features_s = time.perf_counter() - started
-    bar = _tqdm_progress("top-N sweep")
-    try:
+    with progress_bar("top-N sweep") as bar:
         result = study.run_topn_study(
             dataset,
             features,
@@ -141,8 +121,6 @@ def run(args) -> int:
             centre_features=args.centre_features,
             split=split,
         )
-    finally:
-        bar.close()
     meta = result.meta
     print(
         f"Top-N study on {meta['dataset']} · visual features: {meta['features']} "

@@ -31,19 +31,16 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import pandas as pd
 
+    from recsys.cli_common import progress_bar
     from recsys.data import load_dataset
-    from recsys.data.commands import tqdm_progress
     from recsys.eval.groups import evaluate_groups
 
     if args.image is not None and not args.image.is_file():  # fail before the evaluation, not after it
         raise MediaError(f"--image {args.image}: no such file")
     start = time.perf_counter()
     dataset = load_dataset(args.dataset, data_dir=args.data_dir)
-    progress = tqdm_progress("groups", unit="step", leave=False)
-    try:
+    with progress_bar("groups") as progress:
         table = evaluate_groups(dataset, n=args.n, test_fraction=args.test_fraction, seed=args.seed, progress=progress)
-    finally:
-        progress.close()
     elapsed = time.perf_counter() - start
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(table.round(4).to_string(index=False))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from recsys.cli_common import progress_bar
 from recsys.errors import InvalidParameter
 
 
@@ -92,18 +93,22 @@ def _check_arguments(args: argparse.Namespace) -> None:
         )
     if args.fps is not None and args.every_nth is not None:
         raise InvalidParameter("give either --fps or --every-nth, not both")
-    if args.fps is not None and not args.fps > 0:
-        raise InvalidParameter(f"--fps must be positive, got {args.fps:g}")
-    if args.every_nth is not None and args.every_nth < 1:
-        raise InvalidParameter(f"--every-nth must be >= 1, got {args.every_nth}")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InvalidParameter(f"--max-frames must be >= 1, got {args.max_frames}")
-    if args.max_duration is not None and not args.max_duration > 0:
-        raise InvalidParameter(f"--max-seconds must be positive, got {args.max_duration:g}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.workers is not None and args.workers < 0:
-        raise InvalidParameter(f"--workers must be >= 0, got {args.workers}")
+    # (option, value, lowest allowed; None = above zero), in the order they are reported
+    bounds = (
+        ("--fps", args.fps, None),
+        ("--every-nth", args.every_nth, 1),
+        ("--max-frames", args.max_frames, 1),
+        ("--max-seconds", args.max_duration, None),
+        ("--batch-size", args.batch_size, 1),
+        ("--workers", args.workers, 0),
+    )
+    for option, value, lowest in bounds:
+        if value is None:
+            continue
+        if lowest is None and not value > 0:
+            raise InvalidParameter(f"{option} must be positive, got {value:g}")
+        if lowest is not None and value < lowest:
+            raise InvalidParameter(f"{option} must be >= {lowest}, got {value}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from recsys.config import data_dir
     from recsys.data import default_dataset_name, load_dataset
-    from recsys.data.commands import tqdm_progress
     from recsys.features.config import RunOptions, make_config
     from recsys.features.extract import extract
 
@@ -143,11 +147,8 @@ def run(args: argparse.Namespace) -> int:
         item_ids=dataset.items.index[: args.limit] if args.limit is not None else None,
         device=args.device,
     )
-    progress = tqdm_progress(f"{args.media} · {args.backbone}", unit="item")
-    try:
+    with progress_bar(f"{args.media} · {args.backbone}", unit="item", leave=True) as progress:
         result = extract(dataset, config, run_options, progress)
-    finally:
-        progress.close()
     summary = {
         "dataset": dataset.name,
         "media": args.media,
