@@ -53,9 +53,7 @@ def evaluate_groups(
     Returns a tidy frame: facet ("age band" | "gender" | "all"), group, method, precision, recall,
     f1, n_users.
     """
-    check_count(n, "n (list length)")
-    check_fraction(test_fraction, "test_fraction", inclusive=(False, False))
-    check_positive(like_threshold, "like_threshold")
+    # the parameters are checked by evaluate_groups_per_user, before any work
     return summarise(
         evaluate_groups_per_user(dataset, n, test_fraction, seed, like_threshold, recommender, progress, clusters)
     )
