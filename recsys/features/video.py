@@ -109,6 +109,21 @@ class FrameSampler:
         self.mode = "exact"
         self._last_packet = 0.0
 
+    @classmethod
+    def for_config(cls, path, config, transform: Callable | None = None, threads: int | None = None) -> FrameSampler:
+        """The sampler an extraction config asks for (fps or every n-th frame, caps, sampling mode):
+        the one place the extraction engines read a config's trailer fields."""
+        return cls(
+            path,
+            fps=config.fps,
+            every_nth=config.every_nth,
+            max_frames=config.max_frames,
+            transform=transform,
+            max_duration=config.max_duration,
+            sampling=config.sampling,
+            threads=threads,
+        )
+
     # ---- keyframe plan -----------------------------------------------------------------------
     def _keyframe_plan(self) -> tuple[dict[float, float] | None, str]:
         """{keyframe time: target time} when keyframes are dense enough, else (None, why not)."""

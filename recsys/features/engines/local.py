@@ -289,16 +289,7 @@ def decode_trailer(
     video cannot be read at all."""
     from recsys.features.video import FrameSampler
 
-    sampler = FrameSampler(
-        path,
-        fps=config.fps,
-        every_nth=config.every_nth,
-        max_frames=config.max_frames,
-        transform=prepare,
-        max_duration=config.max_duration,
-        sampling=config.sampling,
-        threads=threads,
-    )
+    sampler = FrameSampler.for_config(path, config, transform=prepare, threads=threads)
     number = 0
     for _time, _index, tensor in sampler:
         if stop:

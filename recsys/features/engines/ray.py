@@ -222,16 +222,7 @@ def _trailer_blocks(item_id: int, path: str, config: ExtractionConfig, prepare, 
 
     numbers, frames, count = [], [], 0
     try:
-        sampler = FrameSampler(
-            path,
-            fps=config.fps,
-            every_nth=config.every_nth,
-            max_frames=config.max_frames,
-            transform=prepare,
-            max_duration=config.max_duration,
-            sampling=config.sampling,
-            threads=threads,
-        )
+        sampler = FrameSampler.for_config(path, config, transform=prepare, threads=threads)
         for _time, _index, tensor in sampler:
             numbers.append(count)
             frames.append(tensor.numpy())
