@@ -72,6 +72,21 @@ class DatasetInfo:
         )
 
 
+def _csv_family(name: str, description: str, *, checksum: str | None, size: str) -> DatasetInfo:
+    """A GroupLens CSV-family dataset: archive and folder named after it, ML-1M movie ids."""
+    return DatasetInfo(
+        name,
+        description,
+        folder=name,
+        required_files=("ratings.csv", "movies.csv"),
+        url=f"{GROUPLENS}/{name}.zip",
+        checksum=checksum,
+        size=size,
+        ml1m_numbering=True,
+        loader=load_movielens_csv,
+    )
+
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
@@ -108,40 +123,25 @@ DATASETS: dict[str, DatasetInfo] = {
             loader=load_ml1m,
         ),
         # GroupLens refreshes ml-latest-small in place, so its checksum is the published .md5 file.
-        DatasetInfo(
+        _csv_family(
             "ml-latest-small",
             "MovieLens latest small: ~100,000 ratings (0.5-5) of ~9,700 "
             "movies by ~600 users, with TMDB links; no demographics.",
-            folder="ml-latest-small",
-            required_files=("ratings.csv", "movies.csv"),
-            url=f"{GROUPLENS}/ml-latest-small.zip",
             checksum=None,
             size="1 MB",
-            ml1m_numbering=True,
-            loader=load_movielens_csv,
         ),
-        DatasetInfo(
+        _csv_family(
             "ml-20m",
             "MovieLens 20M: 20,000,263 ratings (0.5-5) of 27,278 movies by 138,493 "
             "users (2015); the ML-20M YouTube trailer list uses its IDs.",
-            folder="ml-20m",
-            required_files=("ratings.csv", "movies.csv"),
-            url=f"{GROUPLENS}/ml-20m.zip",
             checksum="md5:cd245b17a1ae2cc31bb14903e1204af3",
             size="190 MB",
-            ml1m_numbering=True,
-            loader=load_movielens_csv,
         ),
-        DatasetInfo(
+        _csv_family(
             "ml-25m",
             "MovieLens 25M: 25,000,095 ratings (0.5-5) of 62,423 movies by 162,541 users (2019).",
-            folder="ml-25m",
-            required_files=("ratings.csv", "movies.csv"),
-            url=f"{GROUPLENS}/ml-25m.zip",
             checksum="md5:6b51fb2759a8657d3bfcbfc42b592ada",
             size="250 MB",
-            ml1m_numbering=True,
-            loader=load_movielens_csv,
         ),
     )
 }
