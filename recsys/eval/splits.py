@@ -146,23 +146,31 @@ def make_splits(
 ) -> Splits:
     """Split `ratings` (see the module docstring for the kinds); deterministic for `seed`."""
     check_ratings_frame(ratings)
+    params = _split_params(kind, seed, test_size, n_folds, item_share)
     rng = np.random.default_rng(seed)
     if kind == "holdout":
-        params = {"seed": seed, "test_size": test_size}
         positions, cold = _holdout(ratings, rng, test_size)
     elif kind == "kfold":
-        params = {"seed": seed, "n_folds": n_folds or 5}
         positions, cold = _kfold(ratings, rng, n_folds or 5)
     elif kind == "per_user":
-        params = {"seed": seed, "test_size": test_size}
         positions, cold = _per_user(ratings, rng, test_size)
-    elif kind == "cold_items":
-        params = {"seed": seed, "item_share": item_share, "n_folds": n_folds or 1}
-        positions, cold = _cold_items(ratings, rng, item_share, n_folds)
     else:
-        raise InvalidParameter(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
+        positions, cold = _cold_items(ratings, rng, item_share, n_folds)
     logger.debug("made a %s split %s (%d folds) of %d ratings", kind, params, len(positions), len(ratings))
     return _assemble(ratings, kind, params, ratings_fingerprint(ratings), positions, cold)
+
+
+def _split_params(kind: str, seed: int, test_size: float, n_folds: int | None, item_share: float) -> dict:
+    """The parameters that define a split of `kind` (Splits.params and the saved file's name)."""
+    params = {
+        "holdout": {"seed": seed, "test_size": test_size},
+        "kfold": {"seed": seed, "n_folds": n_folds or 5},
+        "per_user": {"seed": seed, "test_size": test_size},
+        "cold_items": {"seed": seed, "item_share": item_share, "n_folds": n_folds or 1},
+    }.get(kind)
+    if params is None:
+        raise InvalidParameter(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
+    return params
 
 
 def _assemble(ratings, kind, params, fingerprint, positions, cold) -> Splits:
@@ -232,15 +240,8 @@ def cached_splits(
     A saved split of the same name made for other ratings (the dataset changed) or unreadable is
     replaced, with a logged note; a cache folder that cannot be written only costs the saving.
     """
-    relevant = {
-        "holdout": {"seed": seed, "test_size": test_size},
-        "kfold": {"seed": seed, "n_folds": n_folds or 5},
-        "per_user": {"seed": seed, "test_size": test_size},
-        "cold_items": {"seed": seed, "item_share": item_share, "n_folds": n_folds or 1},
-    }
-    if kind not in relevant:
-        raise InvalidParameter(f"unknown split kind {kind!r}; choose from {', '.join(SPLIT_KINDS)}")
-    path = split_path(dataset_name, kind, **relevant[kind])
+    params = _split_params(kind, seed, test_size, n_folds, item_share)
+    path = split_path(dataset_name, kind, **params)
     if path.exists():
         try:
             splits = load_splits(path, ratings)
@@ -249,7 +250,7 @@ def cached_splits(
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
             logger.warning("split %s is unreadable (%s): making it again", path, exc)
         else:
-            logger.info("split loaded: %s (%s %s)", path.name, kind, relevant[kind])
+            logger.info("split loaded: %s (%s %s)", path.name, kind, params)
             return splits
     splits = make_splits(ratings, kind, seed=seed, test_size=test_size, n_folds=n_folds, item_share=item_share)
     try:
@@ -257,7 +258,7 @@ def cached_splits(
     except StorageError as exc:
         logger.warning("split made but not saved (%s): it is remade on the next run", exc.user_message())
     else:
-        logger.info("split made and saved: %s (%s %s)", path.name, kind, relevant[kind])
+        logger.info("split made and saved: %s (%s %s)", path.name, kind, params)
     return splits
 
 
