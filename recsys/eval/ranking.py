@@ -464,11 +464,8 @@ def lists_frame(task: RankingTask, ranking: ModelRanking, user_ids=None, n: int 
 
 
 def format_estimate(mean: float, low: float, high: float, digits: int = 4) -> str:
-    if np.isnan(mean):
-        return "n/a"
-    if np.isnan(low):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    """:func:`recsys.eval.ranking_metrics.format_estimate` with 4 digits (ranking metrics are small)."""
+    return rm.format_estimate(mean, low, high, digits)
 
 
 def metrics_table(summary: pd.DataFrame, metrics: Sequence[str] | None = None, digits: int = 4) -> pd.DataFrame:

@@ -213,6 +213,15 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
     return (mean, mean - half, mean + half)
 
 
+def format_estimate(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """'mean [low, high]'; just the mean when there is no interval; 'n/a' without a mean."""
+    if np.isnan(mean):
+        return "n/a"
+    if np.isnan(low):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def coverage_with_ci(
     recommendations: np.ndarray,
     catalogue_size: int,

@@ -147,7 +147,7 @@ def run(args) -> int:
                 & (result.paired["k"] == args.guo_k)
             ].copy()
             shown["difference"] = [
-                study.format_estimate(m, lo, hi, 4)
+                rm.format_estimate(m, lo, hi, 4)
                 for m, lo, hi in shown[["mean_diff", "diff_ci_low", "diff_ci_high"]].itertuples(index=False)
             ]
             print(

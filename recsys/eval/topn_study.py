@@ -223,22 +223,6 @@ def run_topn_study(
     return TopNStudyResult(summary_frame, per_user_frame, paired, meta)
 
 
-def topn_study(
-    dataset: Dataset,
-    features: ItemFeatures | None,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    ks: Sequence[int] = DEFAULT_KS,
-    n: int = 5,
-    seed: int = 0,
-    progress: Progress | None = None,
-    centre_features: bool = False,
-) -> pd.DataFrame:
-    """The tidy summary frame of `run_topn_study` (alpha, k, metric, mean, ci_low, ci_high, n_users)."""
-    return run_topn_study(
-        dataset, features, alphas, ks, n, seed, progress=progress, centre_features=centre_features
-    ).summary
-
-
 def paired_tests(
     per_user: pd.DataFrame, baseline_alpha: float = 1.0, metrics: Sequence[str] = rm.PER_USER_METRICS
 ) -> pd.DataFrame:
@@ -271,14 +255,6 @@ def paired_tests(
 
 
 # ---- tables ------------------------------------------------------------------------------------------
-def format_estimate(mean: float, low: float, high: float, digits: int = 3) -> str:
-    if np.isnan(mean):
-        return "n/a"
-    if np.isnan(low):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-
-
 def study_table(summary: pd.DataFrame, metric: str = "precision", digits: int = 3) -> pd.DataFrame:
     """α × K table of 'mean [95% CI]' strings for one metric (rows α, columns K)."""
     rows = summary[summary["metric"] == metric]
@@ -286,7 +262,7 @@ def study_table(summary: pd.DataFrame, metric: str = "precision", digits: int = 
         raise InvalidParameter(f"metric {metric!r} not in the study (have {sorted(summary['metric'].unique())})")
     cells = rows.assign(
         cell=[
-            format_estimate(m, lo, hi, digits)
+            rm.format_estimate(m, lo, hi, digits)
             for m, lo, hi in rows[["mean", "ci_low", "ci_high"]].itertuples(index=False)
         ]
     )
@@ -348,7 +324,7 @@ def guo_table(
             if alpha not in values.index:
                 return "n/a"
             row = values.loc[alpha]
-            return format_estimate(row["mean"], row["ci_low"], row["ci_high"])
+            return rm.format_estimate(row["mean"], row["ci_low"], row["ci_high"])
 
         best_alpha = float(values["mean"].idxmax())
         row = {
