@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from video_helpers import write_clip
 
 from recsys.data.dataset import Dataset
 from recsys.data.errors import MediaError
@@ -16,28 +17,11 @@ from recsys.features.store import FeatureStore
 from recsys.features.video import expected_frame_count, mean_embedding, sample_frames, window_embeddings
 
 
-def write_video(path, seconds: float, rate: int = 24, size=(64, 48)) -> str:
-    """A clip whose colour changes every frame (frames are distinguishable)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for index in range(int(round(seconds * rate))):
-            image = np.zeros((size[1], size[0], 3), np.uint8)
-            image[..., 0] = (index * 9) % 256
-            image[: size[1] // 2, :, 2] = 255 - (index * 5) % 256
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trailers")
-    long = write_video(folder / "long.mp4", seconds=10, rate=24)
-    short = write_video(folder / "short.mp4", seconds=3, rate=25)
+    long = write_clip(folder / "long.mp4", seconds=10, rate=24)
+    short = write_clip(folder / "short.mp4", seconds=3, rate=25)
     data = open(long, "rb").read()
     (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
     (folder / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
