@@ -176,16 +176,21 @@ def _lines(lines: list[bytes], line: int | None = None, text: bytes | None = Non
     return b"\n".join(lines) + b"\n"
 
 
-def write_ml100k(root: Path, **files: bytes) -> Path:
-    """A 4-user, 6-item ML-100K folder; keyword arguments replace files ("u_data" -> u.data)."""
-    folder = root / "ml-100k"
+def _write_folder(folder: Path, defaults: dict[str, bytes], files: dict[str, bytes | None]) -> Path:
+    """`defaults` written into `folder`, each replaced by files["u_data"] for u.data etc.
+    (None: the file is left out)."""
     folder.mkdir(parents=True, exist_ok=True)
-    defaults = {"u.genre": GENRE, "u.item": _lines(ITEMS), "u.user": _lines(USERS), "u.data": _lines(RATINGS)}
     for name, content in defaults.items():
         content = files.get(name.replace(".", "_"), content)
         if content is not None:
             (folder / name).write_bytes(content)
     return folder
+
+
+def write_ml100k(root: Path, **files: bytes) -> Path:
+    """A 4-user, 6-item ML-100K folder; keyword arguments replace files ("u_data" -> u.data)."""
+    defaults = {"u.genre": GENRE, "u.item": _lines(ITEMS), "u.user": _lines(USERS), "u.data": _lines(RATINGS)}
+    return _write_folder(root / "ml-100k", defaults, files)
 
 
 ML1M_MOVIES = [
@@ -197,12 +202,8 @@ ML1M_RATINGS = [b"1::1::5::978300760", b"2::2::3::978302109", b"1::2::4::9783007
 
 
 def write_ml1m(root: Path, **files: bytes) -> Path:
-    folder = root / "ml-1m"
-    folder.mkdir(parents=True, exist_ok=True)
     defaults = {"movies.dat": _lines(ML1M_MOVIES), "users.dat": _lines(ML1M_USERS), "ratings.dat": _lines(ML1M_RATINGS)}
-    for name, content in defaults.items():
-        (folder / name).write_bytes(files.get(name.replace(".", "_"), content))
-    return folder
+    return _write_folder(root / "ml-1m", defaults, files)
 
 
 CSV_MOVIES = [b"movieId,title,genres", b"1,Toy Story (1995),Animation|Comedy", b'2,"President, The (1995)",Drama']
@@ -212,12 +213,8 @@ CSV_LINKS = [b"movieId,imdbId,tmdbId", b"1,0114709,862", b"2,0112346,9087", b"3,
 
 
 def write_csv(root: Path, **files: bytes) -> Path:
-    folder = root / "ml-latest-small"
-    folder.mkdir(parents=True, exist_ok=True)
     defaults = {"movies.csv": _lines(CSV_MOVIES), "ratings.csv": _lines(CSV_RATINGS), "links.csv": _lines(CSV_LINKS)}
-    for name, content in defaults.items():
-        (folder / name).write_bytes(files.get(name.replace(".", "_"), content))
-    return folder
+    return _write_folder(root / "ml-latest-small", defaults, files)
 
 
 def _info(name: str, writer: Callable[..., Path], **files: bytes) -> Callable[[Path], Cli]:
