@@ -5,7 +5,8 @@
 - one validator per kind of parameter, so the same slip gets the same refusal everywhere;
 - fallback flags travel with the predictions (no per-call state on the model), so two callers
   sharing one fitted model never read each other's flags;
-- every top-N model returns the same frame.
+- every top-N model returns the same frame;
+- the implicit-feedback rankers (MostPop, ItemKNN, BPR, VBPR) follow the same contract.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from recsys.models.base import (
     predict_with_fallback,
     reports_fallback,
 )
+from recsys.models.bpr import BPR, VBPR
 from recsys.models.content import ContentPredictor
 from recsys.models.fm import FactorizationMachine
 from recsys.models.fusion import LinearFusion
 from recsys.models.groups import GenreClusters, GroupRecommender
 from recsys.models.hybrid import HybridUserKNN
+from recsys.models.item_knn import ItemKNN
 from recsys.models.knn import UserKNN
 from recsys.models.means import GlobalMeanPredictor, UserMeanPredictor
 from recsys.models.mf import BiasedMF
+from recsys.models.popularity import MostPop
 from recsys.models.profiles import ProfileKNN
 from recsys.models.topn import PredictorTopN
 
@@ -82,7 +86,14 @@ def all_estimators(features) -> dict[str, BaseEstimator]:
         "GenreClusters": GenreClusters(n_clusters=3, k_range=(2, 5)),
         "BiasedMF": BiasedMF(n_factors=3, n_epochs=2),
         "FactorizationMachine": FactorizationMachine(n_factors=2, n_epochs=3, burn_in=1),
+        "MostPop": MostPop(positive_threshold=3.5),
+        "ItemKNN": ItemKNN(k=7, shrink=2.0, positive_threshold=4.0),
+        "BPR": BPR(k=4, n_epochs=2, batch_size=64, negatives="unrated", device="cpu", seed=3),
+        "VBPR": VBPR(features, k=4, k2=3, n_epochs=2, n_components=None, feature_scaling="standard", device="cpu"),
     }
+
+
+RANKERS = ["MostPop", "ItemKNN", "BPR", "VBPR"]
 
 
 # ---- parameters -----------------------------------------------------------------------------------
@@ -101,6 +112,7 @@ def all_estimators(features) -> dict[str, BaseEstimator]:
         "GenreClusters",
         "BiasedMF",
         "FactorizationMachine",
+        *RANKERS,
     ],
 )
 def test_get_params_and_clone_round_trip(name, features):
@@ -167,6 +179,14 @@ def test_top_n_models_not_fitted_have_the_same_wording(model):
         model.recommend([1], 5)
 
 
+@pytest.mark.parametrize("name", RANKERS)
+def test_rankers_not_fitted_have_the_same_wording(name, features):
+    model = all_estimators(features)[name]
+    for call in (lambda: model.recommend([1], 5), lambda: model.score([1])):
+        with pytest.raises(NotFittedError, match=rf"^{name} is not fitted yet: call fit\(train\) first$"):
+            call()
+
+
 # ---- validators -----------------------------------------------------------------------------------
 K_MODELS = {
     "UserKNN": lambda f, k: UserKNN(k=k),
@@ -194,6 +214,44 @@ def test_neighbour_counts_are_refused_the_same_way_by_every_model(name, k, messa
         model.fit(train)
 
 
+@pytest.mark.parametrize(
+    "k, message",
+    [
+        (10.0, r"k \(neighbours\) must be a positive integer or None, got 10\.0 \(float\)"),
+        (0, r"k \(neighbours\) must be a positive integer or None, got 0"),
+        (True, r"k \(neighbours\) must be a positive integer or None, got True \(bool\)"),
+    ],
+)
+def test_item_knn_refuses_neighbour_counts_like_the_user_models(k, message, train):
+    """ItemKNN's k is a neighbour count too (None: every item); the same refusal, at construction
+    and at fit after set_params."""
+    with pytest.raises(InvalidParameter, match=message):
+        ItemKNN(k=k)
+    model = ItemKNN(k=5).set_params(k=k)
+    with pytest.raises(InvalidParameter, match=message):
+        model.fit(train)
+
+
+SHARED_PARAMETERS = {  # one parameter name, one rule, across model families
+    "n_epochs": (2.5, r"n_epochs must be a positive integer, got 2\.5 \(float\)", ["BiasedMF", "BPR", "VBPR"]),
+    "seed": (-1, r"seed must be a non-negative integer, got -1", ["BiasedMF", "BPR", "VBPR"]),
+    "positive_threshold": (-1.0, r"positive_threshold must be >= 0, got -1\.0", RANKERS),
+}
+
+
+@pytest.mark.parametrize(
+    "parameter, name",
+    [(parameter, name) for parameter, (_, _, names) in SHARED_PARAMETERS.items() for name in names],
+)
+def test_a_shared_parameter_is_refused_the_same_way_by_every_family(parameter, name, features, train):
+    value, message = SHARED_PARAMETERS[parameter][:2]
+    model = all_estimators(features)[name]
+    with pytest.raises(InvalidParameter, match=message):
+        clone(model, **{parameter: value})  # at construction
+    with pytest.raises(InvalidParameter, match=message):
+        clone(model).set_params(**{parameter: value}).fit(train)  # and at fit
+
+
 def test_integer_types_from_numpy_are_counts(features, train):
     model = UserKNN(k=np.int64(5)).fit(train)
     assert model.predict([1], [1]).shape == (1,)
@@ -215,6 +273,11 @@ def test_integer_types_from_numpy_are_counts(features, train):
         (lambda f: GroupRecommender(emotion_weight=-1.0), r"emotion_weight must be >= 0"),
         (lambda f: GenreClusters(k_range=(5, 2)), r"k_range must run from low to high"),
         (lambda f: PredictorTopN("UserKNN"), r"model must be a rating predictor"),
+        (lambda f: ItemKNN(shrink=-1.0), r"shrink must be >= 0, got -1\.0"),
+        (lambda f: BPR(negatives="popular"), r"negatives must be one of \['lower_rated', 'unrated'\]"),
+        (lambda f: VBPR(f, feature_scaling="minmax"), r"feature_scaling must be one of"),
+        (lambda f: VBPR(f, n_components=0), r"n_components must be a positive integer or None, got 0"),
+        (lambda f: BPR(learning_rate=0.0), r"learning_rate must be > 0, got 0\.0"),
     ],
 )
 def test_shared_validators_name_the_parameter_and_the_rule(make, message, features):
@@ -305,15 +368,19 @@ def test_predict_with_fallback_tolerates_a_model_that_does_not_report_fallbacks(
 def top_n_models(train, features, people):
     users, genres = people
     return {
-        "PredictorTopN": PredictorTopN(ContentPredictor(features)).fit(train),
-        "HybridUserKNN": HybridUserKNN(features, alpha=0.5, k=5).fit(train),
-        "GroupRecommender": GroupRecommender(n_components=3, min_group_size=2).fit(train, users, genres),
+        "PredictorTopN": lambda: PredictorTopN(ContentPredictor(features)).fit(train),
+        "HybridUserKNN": lambda: HybridUserKNN(features, alpha=0.5, k=5).fit(train),
+        "GroupRecommender": lambda: GroupRecommender(n_components=3, min_group_size=2).fit(train, users, genres),
+        "MostPop": lambda: MostPop().fit(train),
+        "ItemKNN": lambda: ItemKNN(k=10).fit(train),
+        "BPR": lambda: BPR(k=4, n_epochs=2, batch_size=64, device="cpu").fit(train),
+        "VBPR": lambda: VBPR(features, k=4, k2=3, n_epochs=2, batch_size=64, device="cpu").fit(train),
     }
 
 
-@pytest.mark.parametrize("name", ["PredictorTopN", "HybridUserKNN", "GroupRecommender"])
+@pytest.mark.parametrize("name", ["PredictorTopN", "HybridUserKNN", "GroupRecommender", *RANKERS])
 def test_every_top_n_model_returns_the_same_frame(name, train, features, people):
-    model = top_n_models(train, features, people)[name]
+    model = top_n_models(train, features, people)[name]()
     lists = model.recommend([1, 2, 3], 4)
     assert lists.columns.tolist() == TOPN_COLUMNS
     assert lists.dtypes.astype(str).tolist() == ["int64", "int64", "int64", "float64", "bool"]
@@ -341,3 +408,18 @@ def test_ties_go_to_the_lower_item_id(train):
     lists = PredictorTopN(GlobalMeanPredictor()).fit(train).recommend([1], 5)
     unseen = sorted(set(train.item_id) - set(train.loc[train.user_id == 1, "item_id"]))
     assert lists["item_id"].tolist() == unseen[:5]
+
+
+@pytest.mark.parametrize("name", RANKERS)
+def test_rankers_list_every_user_by_default_flag_unknown_users_and_keep_no_call_state(name, train, features, people):
+    model = top_n_models(train, features, people)[name]()
+    everyone = model.recommend()
+    assert set(everyone["user_id"]) == set(train["user_id"])  # user_ids=None: every training user
+    assert everyone.groupby("user_id").size().max() == 10  # n=None: the default list length
+    state = {key: id(value) for key, value in vars(model).items()}
+    lists = model.recommend([1, 999], 3)
+    assert vars(model).keys() == state.keys() and {key: id(v) for key, v in vars(model).items()} == state
+    flags = lists.groupby("user_id")["fallback"].agg(["all", "any"])
+    assert flags.loc[999, "all"] and not flags.loc[1, "any"]  # a user never seen: the fallback ranking
+    scores = model.score([1, 999])
+    assert np.isfinite(scores).all() and scores.shape == (2, len(model.item_ids_))

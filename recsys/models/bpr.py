@@ -126,6 +126,7 @@ class VBPR(ImplicitRanker):
         self.device = device
         self.n_threads = n_threads
         self.seed = seed
+        self._validate_params()  # BPR too: its __init__ ends here
 
     # ---- parameters ----
     def _uses_features(self) -> bool:

@@ -7,7 +7,7 @@ exposes two things:
   better, columns in ``item_ids`` order (default: the model's ``item_ids_``); items the model
   cannot score get ``-inf`` and users it never saw get the model's user-independent scores
   (:meth:`_fallback_scores`, e.g. popularity).
-- ``recommend(user_ids, n, *, exclude_seen=True, candidates=None)`` from
+- ``recommend(user_ids=None, n=None, *, exclude_seen=True, candidates=None)`` from
   :class:`~recsys.models.base.TopNRecommender`, built on ``score``: ties broken by the lower item
   id, training items removed unless ``exclude_seen=False``, ``fallback`` True for unknown users.
 
@@ -173,10 +173,14 @@ class ImplicitRanker(BaseEstimator, TopNRecommender):
             return np.array([], dtype=np.int64)
         return self.train_item_ids_[self._seen[code].indices]
 
-    def recommend(self, user_ids, n: int = 10, *, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
-        """Top-`n` frame ``user_id, rank, item_id, score, fallback`` (see TopNRecommender)."""
+    def recommend(
+        self, user_ids=None, n: int | None = None, *, exclude_seen: bool = True, candidates=None
+    ) -> pd.DataFrame:
+        """Top-`n` frame ``user_id, rank, item_id, score, fallback`` (see TopNRecommender): every
+        training user when `user_ids` is None, 10 items when `n` is None."""
         check_is_fitted(self, "user_ids_")
-        n = check_count(n, "n")
+        n = self._list_length(n)
+        user_ids = self.user_ids_ if user_ids is None else user_ids
         user_ids = np.asarray(list(np.atleast_1d(user_ids)), dtype=np.int64)
         items = self.item_ids_ if candidates is None else np.unique(np.asarray(list(candidates), dtype=np.int64))
         if len(user_ids) == 0 or len(items) == 0:

@@ -24,9 +24,10 @@ class ItemKNN(ImplicitRanker):
         self.k = k
         self.shrink = shrink
         self.positive_threshold = positive_threshold
+        self._validate_params()
 
     def _validate_params(self) -> None:
-        check_count(self.k, "k", allow_none=True)
+        check_count(self.k, "k (neighbours)", allow_none=True)
         check_positive(self.shrink, "shrink", allow_zero=True)
         check_positive(self.positive_threshold, "positive_threshold", allow_zero=True, allow_none=True)
 

@@ -16,6 +16,7 @@ class MostPop(ImplicitRanker):
 
     def __init__(self, positive_threshold: float | None = None):
         self.positive_threshold = positive_threshold
+        self._validate_params()
 
     def _validate_params(self) -> None:
         check_positive(self.positive_threshold, "positive_threshold", allow_zero=True, allow_none=True)
