@@ -50,9 +50,10 @@ def main() -> None:
 
     dataset = load_dataset("ml-100k", args.data_dir or SHARED_DATA_DIR)
     if args.features == "poster":
-        from recsys.features.extract import extract_poster_features
+        from recsys.features.config import RunOptions, make_config
+        from recsys.features.extract import extract
 
-        features = extract_poster_features(dataset).features
+        features = extract(dataset, make_config(dataset, "posters"), RunOptions()).features
     else:
         features = ItemFeatures.from_frame(dataset.genres.astype(np.float32), name="genre one-hot")
     train = dataset.ratings
