@@ -170,7 +170,9 @@ baseline_values = head[head["model"].isin(headline.BASELINES)].set_index("model"
 top = head.set_index("model").loc[best_model]
 m = st.columns(4)
 m[0].metric(f"best {metric.upper()}", f"{top[metric.upper()]:.4f}", help=f"{best_model} at K = {int(top['K'])}")
-m[1].metric("95 % interval", f"[{top['CI low']:.4f}, {top['CI high']:.4f}]")
+m[1].metric(
+    "95 % interval", f"{top['CI low']:.3f}–{top['CI high']:.3f}", help=f"[{top['CI low']:.4f}, {top['CI high']:.4f}]"
+)
 m[2].metric("held-out ratings (n)", f"{int(top['n']):,}")
 m[3].metric(
     "user-mean baseline",

@@ -42,6 +42,16 @@ OUTPUT = PROJECT_ROOT / "test-output"
 SHARED_DATA = Path(os.environ.get("RECSYS_TEST_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
 HAS_ML100K = (SHARED_DATA / "ml-100k" / "u.data").exists()
 SCREENSHOT_LIMIT = 300_000  # bytes per README screenshot: the repository stays light
+# what each page's screenshot shows first (None: the top of the page)
+SHOT_ANCHORS = {
+    "data": ".js-plotly-plot",
+    "neighbours": "h3:has-text('Query:')",
+    "embedding": ".st-key-emb_map_box",
+    "rating": "[data-testid='stMetric']",
+    "fusion": "[data-testid='stMetric']",
+    "recommend": "h4",
+    "audience": ".js-plotly-plot",
+}
 
 pytestmark = pytest.mark.e2e
 
@@ -292,6 +302,7 @@ def test_a_page_on_a_stand_in_says_so_and_offers_the_extraction(server, browser_
 def test_screenshots_of_every_page_stay_small(server, browser, outside_requests):
     """One PNG per page (the first screen at 1280x800, 256 colours) for the README; < 300 KB each."""
     from PIL import Image
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     from recsys import ui
 
@@ -317,10 +328,18 @@ def test_screenshots_of_every_page_stay_small(server, browser, outside_requests)
             page, spec.title if spec.url_path else "Do CNN features of posters and trailers improve recommendations?"
         )
         wait_idle(page)
-        charts = page.locator(".js-plotly-plot")
-        if charts.count():  # the first chart at the top of the shot: what the page is for
-            charts.first.evaluate("e => e.closest('[data-testid=\"stElementContainer\"]').scrollIntoView()")
-            page.mouse.wheel(0, -120)
+        anchor = SHOT_ANCHORS.get(name)  # what the page is for at the top of the shot, not its controls
+        element = page.locator(anchor).first if anchor else None
+        if element is not None:
+            try:
+                element.wait_for(state="attached", timeout=60_000)
+            except PlaywrightTimeout:  # e.g. a dataset without posters: the top of the page then
+                element = None
+        if element is not None:
+            element.evaluate(
+                "e => { e.scrollIntoView({block: 'start'}); let p = e.parentElement;"
+                " while (p && p.scrollHeight <= p.clientHeight) p = p.parentElement; if (p) p.scrollBy(0, -90); }"
+            )
         page.wait_for_timeout(1500)  # charts finish their transitions
         raw = page.screenshot()
         image = Image.open(io.BytesIO(raw)).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
