@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import re
 from pathlib import Path
 
@@ -97,8 +96,6 @@ ML1M_OCCUPATIONS = {
 }
 
 _YEAR_IN_TITLE = re.compile(r".*\((\d{4})\)")  # greedy: the last "(YYYY)" in the title
-
-log = logging.getLogger(__name__)
 
 ML100K_RATINGS = Table("\t", ("user_id", "item_id", "rating", "timestamp"))
 ML100K_ITEMS_FIXED = ("item_id", "title", "release_date", "video_release_date", "imdb_url")
