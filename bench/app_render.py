@@ -124,12 +124,14 @@ def main() -> int:
     os.environ[config.DATA_DIR_ENV] = args.data_dir
 
     from recsys.data import load_dataset
-    from recsys.features.extract import extract_poster_features, load_cached_features
+    from recsys.features.config import make_config
+    from recsys.features.extract import load_cached
+    from recsys.ui.standin import extract_quick_posters
 
     dataset = load_dataset(args.dataset, data_dir=args.data_dir)
-    if load_cached_features(dataset, "tf_efficientnet_lite0") is None:
+    if load_cached(dataset, make_config(dataset, "posters", "tf_efficientnet_lite0")) is None:
         print("extracting lite0 poster features once (cached afterwards)…", flush=True)
-        extract_poster_features(dataset, "tf_efficientnet_lite0", batch_size=32)
+        extract_quick_posters(dataset)  # what the pages' one-click button runs
     pages = args.pages or [p for p in REDRAWS if (config.PROJECT_ROOT / "pages" / f"{p}.py").exists()]
     rows = []
     print(f"{'page':<12}{'cold_s':>9}{'first_s':>9}{'redraw_s':>10}{'naive_redraw_s':>16}", flush=True)
