@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from recsys.eval.page_sample import RatingSample, sample_name, sample_users
+from recsys.eval.page_sample import PAGE_MAX_RATINGS, PAGE_SAMPLE_USERS, RatingSample, sample_name, sample_users
+from recsys.eval.sampling import DEFAULT_MAX_TEST, DEFAULT_MAX_USERS
+
+# The limits the pages use, read at call time (tests shrink them to exercise the samples on small data).
+LIMITS = {
+    "max_test": DEFAULT_MAX_TEST,  # experiment pages: test ratings scored
+    "max_users": DEFAULT_MAX_USERS,  # experiment pages: test users scored
+    "max_ratings": PAGE_MAX_RATINGS,  # Recommend: beyond this many ratings, sample users
+    "sample_users": PAGE_SAMPLE_USERS,
+}
 
 if TYPE_CHECKING:
     from recsys.data import Dataset
@@ -23,7 +32,7 @@ if TYPE_CHECKING:
 
 @st.cache_resource(show_spinner="Drawing a sample of users…", max_entries=4)
 def _sample(token: str, _dataset: Dataset) -> RatingSample:
-    return sample_users(_dataset.ratings)
+    return sample_users(_dataset.ratings, max_ratings=LIMITS["max_ratings"], users=LIMITS["sample_users"])
 
 
 def rating_sample(dataset: Dataset) -> tuple[RatingSample, str]:
@@ -39,7 +48,7 @@ def rating_sample(dataset: Dataset) -> tuple[RatingSample, str]:
 def _experiment_sample(key: tuple, _make_splits):
     from recsys.eval.sampling import sample_for_experiment
 
-    return sample_for_experiment(_make_splits())
+    return sample_for_experiment(_make_splits(), max_test=LIMITS["max_test"], max_users=LIMITS["max_users"])
 
 
 def experiment_sample(key: tuple, make_splits):
