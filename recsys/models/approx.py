@@ -15,9 +15,12 @@ The approximate option restricts each user's possible neighbours to a candidate 
 2. **Per pair** (u, i) with a popular item: the neighbours are the candidates of u who rated i,
    by decreasing similarity, ties in the item's training-frame rater order (as exact): the top K
    of them, possibly fewer than K ("short" lists; counted in the stats).
-3. **Exact fallback**: pairs whose item has at most ``exact_raters`` raters (default: 10 x the
-   largest K, at least 1000) are computed exactly (similarities of the item's test users against
-   its raters only; cheap for such items, and where candidate lists would be shortest).
+3. **Exact part** (optional): pairs whose item has at most ``exact_raters`` raters (default 0:
+   none) are computed exactly, from the similarities of the item's test users to its raters only.
+   Off by default: the raters of rarely rated movies are mostly heavy users, so even these few
+   pairs cost a large share of the exact model (on ML-20M shape, exact for items with <= 1000
+   raters (14 % of the test pairs) took longer than the whole exact curve). A pair none of whose
+   candidates rated the item gets the user's mean (flagged in ``fallback``).
 
 ``approx_curve`` returns the share of pairs computed exactly and the share of short lists; the
 agreement with the exact model is measured by ``bench/scale.py`` (RMSE difference at every K and
@@ -46,7 +49,6 @@ SVD_COMPONENTS = 48
 # product per block): cheaper there than pynndescent's graph and its compilation (about a minute
 # per process on a 2-core machine).
 EXACT_CANDIDATES_MAX_USERS = 20_000  # below: exact nearest neighbours in the embedding
-EXACT_RATERS_MIN = 1000
 _BATCH_CELLS = 1 << 24
 
 
@@ -307,7 +309,7 @@ def approx_curve(model, users, items, known, ks, predictions, fallback, progress
     k_max = int(ks.max())
     ptr = model.item_rater_ptr_
     raters_count = np.diff(ptr)
-    cap = max(10 * k_max, EXACT_RATERS_MIN) if model.exact_raters is None else int(model.exact_raters)
+    cap = int(model.exact_raters)
     n_raters = raters_count[items[known]]
     exact_pairs = known[n_raters <= cap]
     approx_pairs = known[n_raters > cap]
@@ -429,7 +431,7 @@ def neighbour_lists(model, user_ids, item_ids, k: int) -> np.ndarray:
                 top = np.argsort(-row, kind="stable")[:k]
                 out[p, : len(top)] = item_raters[top]
         return out
-    cap = max(10 * k, EXACT_RATERS_MIN) if model.exact_raters is None else int(model.exact_raters)
+    cap = int(model.exact_raters)
     for p in known:
         item_raters = raters[ptr[items[p]] : ptr[items[p] + 1]]
         if len(item_raters) <= cap:

@@ -119,9 +119,8 @@ class NeighbourhoodPredictor(RatingPredictor):
     kernels), "numba" or "torch" (on ``device``, default recsys.config.torch_device());
     ``block_users``: users per similarity block (None: about 1 GiB of float64 per block).
     ``neighbours="approx"`` restricts each user's neighbours to ``n_candidates`` candidates found
-    with pynndescent, except for items with at most ``exact_raters`` raters (None: 10 x the largest
-    K, at least 1000), computed exactly (see :mod:`recsys.models.approx`); "exact" is Surprise's
-    definition.
+    with pynndescent, except for items with at most ``exact_raters`` raters (default 0: none),
+    computed exactly (see :mod:`recsys.models.approx`); "exact" is Surprise's definition.
     """
 
     def __init__(
@@ -131,7 +130,7 @@ class NeighbourhoodPredictor(RatingPredictor):
         positive_only: bool = True,
         neighbours: str = "exact",
         n_candidates: int = 200,
-        exact_raters: int | None = None,
+        exact_raters: int = 0,
         engine: str = "auto",
         device: str | None = None,
         block_users: int | None = None,
@@ -152,7 +151,7 @@ class NeighbourhoodPredictor(RatingPredictor):
         _check_flag(self.positive_only, "positive_only")
         check_choice(self.neighbours, "neighbours", NEIGHBOURS)
         check_count(self.n_candidates, "n_candidates")
-        check_count(self.exact_raters, "exact_raters", minimum=0, allow_none=True)
+        check_count(self.exact_raters, "exact_raters", minimum=0)
         _check_engine_params(self.engine, self.device, self.block_users)
 
     # -- subclass hooks --------------------------------------------------------------------
@@ -361,7 +360,7 @@ class UserKNN(NeighbourhoodPredictor):
         positive_only: bool = True,
         neighbours: str = "exact",
         n_candidates: int = 200,
-        exact_raters: int | None = None,
+        exact_raters: int = 0,
         engine: str = "auto",
         device: str | None = None,
         block_users: int | None = None,

@@ -90,7 +90,7 @@ class ProfileKNN(NeighbourhoodPredictor):
         positive_only: bool = True,
         neighbours: str = "exact",
         n_candidates: int = 200,
-        exact_raters: int | None = None,
+        exact_raters: int = 0,
         engine: str = "auto",
         device: str | None = None,
         block_users: int | None = None,
