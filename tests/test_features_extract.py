@@ -283,18 +283,6 @@ def test_calibration_is_measured_once_and_remembered(lite0, caplog):
     assert "unreadable" in caplog.text
 
 
-def test_deprecated_signatures_still_work_and_warn(poster_dir, tmp_path):
-    from recsys.features.extract import extract_poster_features, load_cached_features
-
-    dataset = make_dataset("legacy", {1: poster_dir[1]})
-    store = FeatureStore(tmp_path)
-    with pytest.warns(DeprecationWarning, match="extract_poster_features is deprecated"):
-        result = extract_poster_features(dataset, store=store, batch_size=1, num_workers=0, device="cpu")
-    with pytest.warns(DeprecationWarning):
-        cached = load_cached_features(dataset, store=store, device="cpu")
-    np.testing.assert_array_equal(cached.matrix, result.features.matrix)
-
-
 def test_uncalibrated_run_uses_the_default_batch_and_does_not_change_the_key(poster_dir, lite0, tmp_path):
     dataset = make_dataset("uncalibrated", {1: poster_dir[1], 2: poster_dir[2]})
     config = make_config(dataset, device="cpu")

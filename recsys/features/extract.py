@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recsys.errors import FeaturesNotFound, InvalidParameter, MediaError, RecsysError
+from recsys.errors import FeaturesNotFound, InvalidParameter, MediaError
 from recsys.features.config import (
     DEFAULT_BACKBONE,
     ExtractionConfig,
@@ -288,64 +287,3 @@ def _trailer_views(data: Chunk, dim: int, window_sizes: Sequence[int], window_st
     status_frame = pd.DataFrame(status, columns=["item_id", "n_frames", "duration_s", "status"])
     matrix = np.stack(means) if means else np.zeros((0, dim), np.float32)
     return matrix, {"sequences": sequences, "status": status_frame.sort_values("item_id", ignore_index=True)}
-
-
-# ---- deprecated signatures (kept for call sites outside the features package) ----------------------
-_CONFIG_ARGS = ("weights", "weights_file", "layer", "pooling", "fps", "every_nth", "max_frames", "item_ids")
-_RUN_ARGS = ("device", "batch_size", "channels_last", "num_workers", "window_sizes", "window_stride", "store")
-
-
-def _legacy(
-    dataset: Dataset, media: str, backbone: str, options: dict, progress, *, deprecated: str
-) -> ExtractionResult:
-    warnings.warn(
-        f"{deprecated} is deprecated: use extract(dataset, make_config(...), RunOptions(...))",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    unknown = set(options) - set(_CONFIG_ARGS) - set(_RUN_ARGS)
-    if unknown:
-        raise TypeError(f"{deprecated}() got unexpected arguments {sorted(unknown)}")
-    if not isinstance(backbone, str):
-        raise InvalidParameter(
-            f"{deprecated}: backbone must be a timm model name (pass a built one in RunOptions.model)"
-        )
-    if media == "trailers" and options.get("every_nth") is not None:
-        options["fps"] = None
-    run = RunOptions(**{k: options[k] for k in _RUN_ARGS if k in options})
-    config = make_config(
-        dataset, media, backbone, device=run.device, **{k: options[k] for k in _CONFIG_ARGS if k in options}
-    )
-    return extract(dataset, config, run, progress)
-
-
-def extract_poster_features(
-    dataset: Dataset, backbone: str = DEFAULT_BACKBONE, progress=None, **options
-) -> ExtractionResult:
-    """Deprecated: ``extract(dataset, make_config(dataset, "posters", backbone, ...), RunOptions(...))``."""
-    return _legacy(dataset, "posters", backbone, options, progress, deprecated="extract_poster_features")
-
-
-def extract_trailer_features(
-    dataset: Dataset, backbone: str = DEFAULT_BACKBONE, progress=None, **options
-) -> ExtractionResult:
-    """Deprecated: ``extract(dataset, make_config(dataset, "trailers", backbone, fps=..., ...), RunOptions(...))``."""
-    return _legacy(dataset, "trailers", backbone, options, progress, deprecated="extract_trailer_features")
-
-
-def load_cached_features(dataset: Dataset, backbone: str = DEFAULT_BACKBONE, media: str = "posters", **options):
-    """Deprecated: ``load_cached(dataset, make_config(...))``; features or None, never computes."""
-    warnings.warn(
-        "load_cached_features is deprecated: use load_cached(dataset, make_config(...))",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    store = options.pop("store", None)
-    if media == "trailers" and options.get("every_nth") is not None:
-        options["fps"] = None
-    try:
-        config = make_config(dataset, media, backbone, **options)
-    except RecsysError:  # weights that cannot be resolved cannot have been cached
-        return None
-    result = load_cached(dataset, config, RunOptions(store=store))
-    return result.features if result is not None else None
