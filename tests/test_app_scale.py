@@ -76,3 +76,16 @@ def test_embedding_map_switches_to_webgl_and_pages_without_posters_say_so(genera
     assert '"type":"scattergl"' in figure.replace(" ", "")
     app = open_page(generated, "neighbours")
     assert any("has no posters" in i.value for i in app.info)
+
+
+def test_a_generated_dataset_is_labelled_synthetic_in_the_sidebar_pages_and_exports(generated, small_limits):
+    app = AppTest.from_file(APP, default_timeout=600)
+    app.session_state[ui.KEY_DATA_DIR] = str(generated)
+    app.session_state[ui.KEY_DATASET] = "ml-25m"
+    app.run()
+    assert not app.exception, app.exception
+    assert "ml-25m (synthetic)" in app.sidebar.selectbox(key=ui.KEY_DATASET).options
+    app.switch_page("pages/data.py").run()
+    assert not app.exception, app.exception
+    assert any("ml-25m**, a **synthetic** dataset" in w.value for w in app.warning)
+    assert any("synthetic generated data" in c.proto.spec for c in app.get("plotly_chart"))

@@ -49,6 +49,17 @@ def dataset_listing(data_dir: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["name", "present", "synthetic", "description", "size", "url", "folder"])
 
 
+def synthetic_names(data_dir: str) -> set[str]:
+    """Datasets in `data_dir` that are synthetic: the demo and folders made by `recsys generate`."""
+    listing = dataset_listing(data_dir)
+    names = set(listing.loc[listing["synthetic"].astype(bool), "name"]) if "synthetic" in listing else set()
+    return names | {DEMO_DATASET}
+
+
+def is_synthetic(name: str, data_dir: str | None = None) -> bool:
+    return name in synthetic_names(data_dir or data_dir_setting())
+
+
 def default_dataset(data_dir: str, names: list[str]) -> str:
     try:
         from recsys.data import default_dataset_name

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from recsys.ui.data import current_dataset_name
+from recsys.ui.data import current_dataset_name, is_synthetic
 from recsys.ui.layout import presentation
 from recsys.ui.state import DEMO_DATASET
 from recsys.viz import theme
 
 SYNTHETIC_MARK = "synthetic demo data"
+GENERATED_MARK = "synthetic generated data"
 
 
 def _figure_config(name: str) -> dict:
@@ -30,7 +31,7 @@ def styled(fig, protocol: str | None = None):
         presentation=presentation(),
         dataset=name,
         protocol=protocol,
-        mark=SYNTHETIC_MARK if name == DEMO_DATASET else None,
+        mark=SYNTHETIC_MARK if name == DEMO_DATASET else GENERATED_MARK if is_synthetic(name) else None,
     )
     return fig
 

@@ -61,9 +61,13 @@ def page_header(title: str, explanation: str, paper: str | None = None, dataset:
     line = explanation + (f" *Reproduces: {paper}.*" if paper else "")
     st.caption(line)
     if dataset is not None and dataset.synthetic:
+        what = (
+            "the **synthetic demo dataset**"
+            if dataset.name == "demo"
+            else f"**{dataset.name}**, a **synthetic** dataset"
+        )
         st.warning(
-            "Showing the **synthetic demo dataset** (generated offline): numbers illustrate the method, "
-            "they are not research results.",
+            f"Showing {what} (generated offline): numbers illustrate the method, they are not research results.",
             icon=":material/science:",
         )
 

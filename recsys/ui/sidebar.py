@@ -11,9 +11,15 @@ import streamlit as st
 
 from recsys import config
 from recsys.errors import RecsysError
-from recsys.ui.data import cached_available_datasets, data_dir_setting, default_dataset, load_dataset_cached
+from recsys.ui.data import (
+    cached_available_datasets,
+    data_dir_setting,
+    default_dataset,
+    load_dataset_cached,
+    synthetic_names,
+)
 from recsys.ui.layout import apply_presentation_style, show_error
-from recsys.ui.state import ASSETS_DIR, DEMO_DATASET, KEY_DATA_DIR, KEY_DATASET, KEY_PRESENTATION, KEY_ROUTED
+from recsys.ui.state import ASSETS_DIR, KEY_DATA_DIR, KEY_DATASET, KEY_PRESENTATION, KEY_ROUTED
 from recsys.ui.url_state import bind
 
 if TYPE_CHECKING:
@@ -56,12 +62,13 @@ def render_sidebar() -> None:
                 st.error(f"Not used: {refused}. Showing {config.data_dir()}.", icon=":material/block:")
         data_dir = data_dir_setting()
         names = cached_available_datasets(data_dir)
+        synthetic = synthetic_names(data_dir)
         bind(KEY_DATASET, "dataset", default_dataset(data_dir, names), options=names)
         st.selectbox(
             "Dataset",
             names,
             key=KEY_DATASET,
-            format_func=lambda n: f"{n} (synthetic)" if n == DEMO_DATASET else n,
+            format_func=lambda n: f"{n} (synthetic)" if n in synthetic else n,
         )
         try:
             dataset = load_dataset_cached(st.session_state[KEY_DATASET], data_dir)
