@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys.errors import InvalidInput
 from recsys.features.item_features import ItemFeatures
 
 METRICS = ("euclidean", "cosine")
@@ -80,14 +81,21 @@ def neighbour_indices(matrix: np.ndarray, n: int, metric: str = "euclidean", chu
     return result
 
 
-def _genre_hits(features: ItemFeatures, genres: pd.DataFrame, max_n: int, metric: str):
-    """(items, hits matrix items x max_n: neighbour at rank r shares a genre, chance per item)."""
+def items_with_genre(features: ItemFeatures, genres: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
+    """(item ids with both a feature vector and at least one genre, their boolean genre flags): the
+    movies genre precision is measured on. InvalidInput when fewer than 2 remain."""
     common = pd.Index(features.item_ids).intersection(genres.index)
     flags = genres.loc[common].to_numpy().astype(bool)
     has_genre = flags.any(axis=1)
     common, flags = common[has_genre], flags[has_genre]
     if len(common) < 2:
-        raise ValueError(f"'{features.name}': fewer than 2 movies with both features and a genre")
+        raise InvalidInput(f"'{features.name}': fewer than 2 movies with both features and a genre")
+    return common, flags
+
+
+def _genre_hits(features: ItemFeatures, genres: pd.DataFrame, max_n: int, metric: str):
+    """(items, hits matrix items x max_n: neighbour at rank r shares a genre, chance per item)."""
+    common, flags = items_with_genre(features, genres)
     matrix, _ = features.aligned(common.to_numpy())
     neighbours = neighbour_indices(matrix, max_n, metric)
     flags_f = flags.astype(np.float32)
