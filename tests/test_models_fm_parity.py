@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from recsys.models._solvers import ALPHA_0, BETA_0, GAMMA_0, MU_0, _FMState, draw_group_hyper
+from recsys.models._fm_sampler import ALPHA_0, BETA_0, GAMMA_0, MU_0, _FMState, draw_group_hyper
 from recsys.models.fm import FactorizationMachine
 from recsys.models.mf import BiasedMF
 

@@ -11,7 +11,7 @@ from recsys.errors import InvalidInput, InvalidParameter, NotFittedError
 from recsys.eval.cold_start import cold_start_report
 from recsys.features.baselines import genre_features
 from recsys.features.item_features import ItemFeatures
-from recsys.models._solvers import stand_in_parameters
+from recsys.models._fm_predict import stand_in_parameters
 from recsys.models.base import clone
 from recsys.models.fm import FactorizationMachine
 from recsys.models.mf import BiasedMF
@@ -280,7 +280,7 @@ def _penalised_loss_gradients(state, reg):
 def _state(train, item_blocks, user_blocks, k=2):
     import torch
 
-    from recsys.models._solvers import _FMState
+    from recsys.models._fm_sampler import _FMState
 
     users = np.searchsorted(np.sort(train.user_id.unique()), train.user_id.to_numpy())
     items = np.searchsorted(np.sort(train.item_id.unique()), train.item_id.to_numpy())

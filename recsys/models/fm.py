@@ -5,7 +5,7 @@ user side features, and optionally implicit feedback ("SVD++ flipped", Rendle et
 the user rated and the users who rated the item, each row normalised by 1/sqrt(count). Items unseen
 in training keep their side features, so the FM still scores them from ``w0 + user terms + feature
 weights + factor interactions``: the point of cold start. Fitted by Gibbs sampling with libFM's
-hierarchical priors (the default) or by ALS in ``recsys.models._solvers._FMState``.
+hierarchical priors (the default) or by ALS in ``recsys.models._fm_sampler._FMState``.
 
 We implement it rather than wrap libFM or myFM: libFM is a C++ binary we could not ship, myFM has no
 GPU path and no cold-start rules; the id blocks run in torch (on the GPU when there is one) and
@@ -24,17 +24,9 @@ import scipy.sparse as sp
 from recsys.errors import InvalidParameter
 from recsys.features.baselines import genre_features  # noqa: F401 - the one genre_features, re-exported
 from recsys.features.item_features import ItemFeatures
-from recsys.models._solvers import (
-    UNSEEN_RULES,
-    _fm_formula,
-    _FMState,
-    _squared,
-    _start_fit,
-    _torch_threads,
-    default_burn_in,
-    stand_in_parameters,
-    stand_in_rows,
-)
+from recsys.models._fm_predict import UNSEEN_RULES, _fm_formula, _squared, stand_in_parameters, stand_in_rows
+from recsys.models._fm_sampler import _FMState
+from recsys.models._solvers import _start_fit, _torch_threads, default_burn_in
 from recsys.models.base import (
     RatingPredictor,
     check_choice,

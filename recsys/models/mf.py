@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from recsys.errors import InvalidParameter
+from recsys.models._fm_sampler import _FMState
 from recsys.models._solvers import (  # noqa: F401 - SOLVERS re-exported for callers
     SMALL_PROBLEM_RATINGS,
     SOLVERS,
     _csr,
     _float_dtype,
-    _FMState,
     _resolve_device,
     _ridge_rows,
     _row_sums,
