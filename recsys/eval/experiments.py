@@ -71,6 +71,32 @@ def _pairs(test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- RMSE vs neighbourhood size -----------------------------------------------------------------
+def knn_for(features: ItemFeatures | None, similarity: str, min_support: int, mean_centred: bool, relevance):
+    """The K-curve model of one representation: ratings-only UserKNN (None) or ProfileKNN on features."""
+    if features is None:
+        return UserKNN(similarity=similarity, min_support=min_support, mean_centred=mean_centred)
+    return ProfileKNN(features, relevance=relevance, mean_centred=mean_centred)
+
+
+def k_curve_rows(name: str, fold: int, ks: Sequence[int], truth: np.ndarray, curve) -> list[dict]:
+    """rmse_vs_k's rows (one per K) for one representation and fold, from a predict_k_curve result."""
+    shares = curve.fallback.mean(axis=1)
+    return [
+        {
+            "representation": name,
+            "fold": fold,
+            "k": k,
+            "rmse": row_rmse,
+            "mae": row_mae,
+            "n_test": len(truth),
+            "fallback_share": fallback,
+        }
+        for k, row_rmse, row_mae, fallback in zip(
+            ks, rmse_rows(truth, curve.values), mae_rows(truth, curve.values), shares
+        )
+    ]
+
+
 def rmse_vs_k(
     folds,
     representations: Mapping[str, ItemFeatures | None],
@@ -100,27 +126,10 @@ def rmse_vs_k(
         truth = _truth(fold.test)
         for name, features in representations.items():
             progress(done, total, f"fold {fold.fold}: {name}")
-            if features is None:
-                model = UserKNN(similarity=similarity, min_support=min_support, mean_centred=mean_centred)
-            else:
-                model = ProfileKNN(features, relevance=relevance, mean_centred=mean_centred)
+            model = knn_for(features, similarity, min_support, mean_centred, relevance)
             curve = model.fit(fold.train).predict_k_curve(users, items, ks)
-            shares = curve.fallback.mean(axis=1)
-            _log_fallback(f"user KNN on {name}", fold.fold, float(shares.min()))
-            for k, row_rmse, row_mae, fallback in zip(
-                ks, rmse_rows(truth, curve.values), mae_rows(truth, curve.values), shares
-            ):
-                rows.append(
-                    {
-                        "representation": name,
-                        "fold": fold.fold,
-                        "k": k,
-                        "rmse": row_rmse,
-                        "mae": row_mae,
-                        "n_test": len(truth),
-                        "fallback_share": fallback,
-                    }
-                )
+            _log_fallback(f"user KNN on {name}", fold.fold, float(curve.fallback.mean(axis=1).min()))
+            rows.extend(k_curve_rows(name, fold.fold, ks, truth, curve))
             done += 1
     progress(total, total, "done")
     return pd.DataFrame(rows)

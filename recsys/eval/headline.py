@@ -155,15 +155,13 @@ def rating_errors(
     """Per held-out rating: truth and the error (prediction − truth) of every model, pooled over folds.
 
     A representation of None is ratings-only UserKNN, an ItemFeatures Ben Hassen's ProfileKNN,
-    built exactly as :func:`recsys.eval.experiments.rmse_vs_k` builds them, each at its K from `ks`
+    built by :func:`recsys.eval.experiments.knn_for` as in rmse_vs_k, each at its K from `ks`
     (so on one fold the RMSE here equals the curve's at that K). With `baselines`, the global
     mean and each user's mean are added. Columns: fold, user_id, item_id, rating, then one column
     of errors per model: rows are the same ratings for every model, so any two are paired.
     """
-    from recsys.eval.experiments import as_folds
-    from recsys.models.knn import UserKNN
+    from recsys.eval.experiments import as_folds, knn_for
     from recsys.models.means import GlobalMeanPredictor, UserMeanPredictor
-    from recsys.models.profiles import ProfileKNN
 
     folds = as_folds(folds)
     progress = progress or _no_progress
@@ -185,10 +183,7 @@ def rating_errors(
         for name, features in representations.items():
             progress(done, total, f"fold {fold.fold}: {name} at K={ks[name]}")
             k = check_count(ks[name], "K (neighbours)")
-            if features is None:
-                model = UserKNN(similarity=similarity, min_support=min_support, mean_centred=mean_centred)
-            else:
-                model = ProfileKNN(features, relevance=relevance, mean_centred=mean_centred)
+            model = knn_for(features, similarity, min_support, mean_centred, relevance)
             curve = model.fit(fold.train).predict_k_curve(users, items, [k])
             part[name] = curve.values[0] - truth
             done += 1
@@ -217,11 +212,8 @@ def k_curve_with_errors(
     K for that metric (lowest mean over folds; ``errors[metric].attrs["ks"]`` maps name -> K).
     Progress follows the neighbour sweep inside each fit, so a long fit moves the bar.
     """
-    from recsys.eval.experiments import as_folds
-    from recsys.eval.metrics import mae_rows, rmse_rows
-    from recsys.models.knn import UserKNN
+    from recsys.eval.experiments import as_folds, k_curve_rows, knn_for
     from recsys.models.means import GlobalMeanPredictor, UserMeanPredictor
-    from recsys.models.profiles import ProfileKNN
 
     folds = as_folds(folds)
     if not representations:
@@ -249,26 +241,9 @@ def k_curve_with_errors(
                 if total:
                     progress(step * scale + int(scale * min(done / total, 1.0)), steps * scale, f"{label} · {message}")
 
-            if features is None:
-                model = UserKNN(similarity=similarity, min_support=min_support, mean_centred=mean_centred)
-            else:
-                model = ProfileKNN(features, relevance=relevance, mean_centred=mean_centred)
+            model = knn_for(features, similarity, min_support, mean_centred, relevance)
             curve = model.fit(fold.train).predict_k_curve(users, items, ks, progress=inner)
-            shares = curve.fallback.mean(axis=1)
-            for k, row_rmse, row_mae, fallback in zip(
-                ks, rmse_rows(truth, curve.values), mae_rows(truth, curve.values), shares
-            ):
-                rows.append(
-                    {
-                        "representation": name,
-                        "fold": fold.fold,
-                        "k": k,
-                        "rmse": row_rmse,
-                        "mae": row_mae,
-                        "n_test": len(truth),
-                        "fallback_share": fallback,
-                    }
-                )
+            rows.extend(k_curve_rows(name, fold.fold, ks, truth, curve))
             predictions[(name, f_index)] = curve.values - truth[None, :]
     progress(steps * scale, steps * scale, "done")
     frame = pd.DataFrame(rows)
