@@ -244,9 +244,8 @@ class _FMState:
         E, D = _row_sums(pattern, e, ones_other)[:, 0], _row_sums(pattern, e, other_sum)
         if not outer:
             return (None, None), E, D
-        ones = torch.ones_like(e)
         products = (other_sum[:, :, None] * other_sum[:, None, :]).reshape(-1, k * k)
-        S, P = _row_sums(pattern, ones, other_sum), _row_sums(pattern, ones, products).reshape(-1, k, k)
+        S, P = _row_sums(pattern, None, other_sum), _row_sums(pattern, None, products).reshape(-1, k, k)
         return (S, P), E, D
 
     # ---- Gaussian draws ------------------------------------------------------------------------
