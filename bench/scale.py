@@ -364,7 +364,8 @@ dataset = load_movielens_csv({folder!r}, "ml-25m")
 ratings = dataset.ratings[["user_id", "item_id", "rating"]]
 genres = genre_features(dataset, np.unique(ratings["item_id"].to_numpy()))
 start = time.perf_counter()
-model = FactorizationMachine(n_factors={k}, side_features={{"genres": genres}}, n_epochs={sweeps}, solver="mcmc")
+model = FactorizationMachine(n_factors={k}, side_features={{"genres": genres}}, n_epochs={sweeps}, solver="mcmc",
+                             implicit={implicit!r})
 model.fit(ratings)
 report(seconds=time.perf_counter() - start, n_train=len(ratings), device=model.device_)
 """
@@ -387,13 +388,14 @@ def section_mf(context: Context) -> dict:
     if args.fm_sweeps:
         # FM MCMC (k = 10, genres): the bar is 100 sweeps on a GPU; here --fm-sweeps sweeps on this
         # device, the time per sweep and the peak memory (a sample is kept per sweep after burn-in).
-        code = FM.format(folder=str(folder), k=args.fm_k, sweeps=args.fm_sweeps)
-        print(f"fm: mcmc, k={args.fm_k}, genres, {args.fm_sweeps} sweeps", file=sys.stderr)
+        code = FM.format(folder=str(folder), k=args.fm_k, sweeps=args.fm_sweeps, implicit=args.fm_implicit)
+        print(f"fm: mcmc, k={args.fm_k}, genres, implicit={args.fm_implicit}, {args.fm_sweeps} sweeps", file=sys.stderr)
         result = run_child(code, context, timeout=6 * 3600)
         out["fm_mcmc_s"] = round(result["seconds"], 1)
         out["fm_mcmc_sweeps"] = args.fm_sweeps
         out["fm_mcmc_s_per_sweep"] = round(result["seconds"] / args.fm_sweeps, 2)
         out["fm_mcmc_peak_gb"] = round(result["peak_gb"], 2)
+        out["fm_implicit"] = args.fm_implicit
         out["fm_device"] = result["device"]
     out["mf_peak_gb"] = max(v for key, v in out.items() if key.endswith("_peak_gb"))
     out["mf_load_avg_after"] = load_avg()
@@ -446,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
     mf.add_argument("--mf-sweeps", type=int, default=15)
     mf.add_argument("--fm-sweeps", type=int, default=0, help="also FM MCMC (genres) for N sweeps (0: no)")
     mf.add_argument("--fm-k", type=int, default=10)
+    mf.add_argument(
+        "--fm-implicit",
+        default="none",
+        choices=("none", "user", "item", "both"),
+        help="FM implicit-feedback blocks (default none: the bar's FM is ids + genres; the model's default is both)",
+    )
     args = parser.parse_args(argv)
     if args.shape == "small" and all(v is None for v in (args.users, args.movies, args.ratings)):
         shape = BENCH_SHAPES["small"]
