@@ -31,15 +31,44 @@ def test_concurrent_first_use_from_three_processes(tmp_path, shared_data_dir):
     assert result.survived and not result.data_lost, result.detail
 
 
+# a session whose script thread dies (even outside the page) fails the test, not only a warning
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_four_rating_page_sessions_at_once_on_a_cold_cache(tmp_path, monkeypatch):
     """Four Streamlit sessions (threads of one server process) open the Rating page together on
     a cold cache: one builds the demo and the split, the others wait or reuse; none shows an error."""
     from concurrent.futures import ThreadPoolExecutor
+    from unittest.mock import MagicMock
 
+    import streamlit.testing.v1.app_test as app_test_module
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
+    from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
     from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1.util import patch_config_options
 
     from recsys import ui
     from recsys.config import PROJECT_ROOT
+
+    # AppTest is not made for threads: each run sets the process-wide Runtime._instance to its own
+    # mock and sets it back to None when it ends, so one session ending pulls the runtime from
+    # under the others ("Runtime hasn't been created!" in their script threads), and each run
+    # restores the appTest config flag on exit. A real server has one Runtime for all sessions:
+    # here too, one shared runtime (AppTest's per-run mock lands on a subclass nobody reads) and
+    # the flag held for the whole test.
+    class _PerRunRuntime(Runtime):
+        pass
+
+    shared = MagicMock(spec=Runtime)
+    shared.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    shared.cache_storage_manager = MemoryCacheStorageManager()
+    shared.dataframe_source_mgr = DataframeSourceManager()
+    shared.bidi_component_registry = BidiComponentManager()
+    shared.bidi_component_registry.discover_and_register_components(start_file_watching=False)
+    monkeypatch.setattr(app_test_module, "Runtime", _PerRunRuntime)
+    monkeypatch.setattr(Runtime, "_instance", shared)
 
     monkeypatch.setenv("RECSYS_CACHE_DIR", str(tmp_path / "cold-cache"))
     empty = tmp_path / "no-movielens"
@@ -54,7 +83,7 @@ def test_four_rating_page_sessions_at_once_on_a_cold_cache(tmp_path, monkeypatch
         app.switch_page("pages/rating.py").run()
         return list(app.exception), [e.value for e in app.error], len(app.get("plotly_chart"))
 
-    with ThreadPoolExecutor(4) as pool:
+    with patch_config_options({"global.appTest": True}), ThreadPoolExecutor(4) as pool:
         outcomes = list(pool.map(session, range(4)))
     for exceptions, errors, n_charts in outcomes:
         assert not exceptions and not errors and n_charts >= 1, (exceptions, errors)
