@@ -7,7 +7,7 @@ order, so ties between equally similar neighbours are broken identically.
 
     .venv/bin/python bench/knn_vs_surprise.py [--data-dir DIR] [--sample N]
 
-Last line: ours_s=… surprise_s=… ratio=… max_rmse_diff=…
+Last line: ours_s=… ours_first_s=… surprise_s=… ratio=… ratio_first=… max_rmse_diff=…
 """
 
 from __future__ import annotations
@@ -40,11 +40,17 @@ def main() -> None:
     truth = test["rating"].to_numpy(dtype=np.float64)
     print(f"ml-100k: {len(train)} train / {len(test)} test ratings, K = {KS}")
 
-    start = time.perf_counter()
-    model = UserKNN(similarity="cosine", min_support=1).fit(train)
-    curve = model.predict_k_curve(test["user_id"].to_numpy(), test["item_id"].to_numpy(), KS)
+    # The first call in a process also loads the compiled numba kernels (about 1 s, once per
+    # process: a running dashboard pays it once); the second is what every later curve costs.
+    # Both are reported; `ratio` uses the second, `ratio_first` the first.
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        model = UserKNN(similarity="cosine", min_support=1).fit(train)
+        curve = model.predict_k_curve(test["user_id"].to_numpy(), test["item_id"].to_numpy(), KS)
+        times.append(time.perf_counter() - start)
+    ours_first_s, ours_s = times
     ours_curve = curve.values
-    ours_s = time.perf_counter() - start
     ours_rmse = rmse_rows(truth, ours_curve)
 
     start = time.perf_counter()
@@ -71,8 +77,8 @@ def main() -> None:
     )
     max_rmse_diff = float(np.abs(ours_rmse - surprise_rmse).max())
     print(
-        f"ours_s={ours_s:.3f} surprise_s={surprise_s:.2f} ratio={surprise_s / ours_s:.1f} "
-        f"max_rmse_diff={max_rmse_diff:.2e}"
+        f"ours_s={ours_s:.3f} ours_first_s={ours_first_s:.3f} surprise_s={surprise_s:.2f} "
+        f"ratio={surprise_s / ours_s:.1f} ratio_first={surprise_s / ours_first_s:.1f} max_rmse_diff={max_rmse_diff:.2e}"
     )
 
 
