@@ -89,3 +89,14 @@ def test_a_generated_dataset_is_labelled_synthetic_in_the_sidebar_pages_and_expo
     assert not app.exception, app.exception
     assert any("ml-25m**, a **synthetic** dataset" in w.value for w in app.warning)
     assert any("synthetic generated data" in c.proto.spec for c in app.get("plotly_chart"))
+
+
+def test_fusion_page_defaults_to_three_folds_beyond_the_sample_threshold(generated, small_limits, monkeypatch):
+    app = open_page(generated, "fusion", {"fu_features": "genres"})
+    assert app.session_state["fu_folds"] == 3  # 20,000 ratings > the shrunk 5,000 threshold
+    assert not app.exception
+    from recsys.ui import scale
+
+    monkeypatch.setitem(scale.LIMITS, "max_ratings", 50_000)
+    app = open_page(generated, "fusion", {"fu_features": "genres"})
+    assert app.session_state["fu_folds"] == 5
