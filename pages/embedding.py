@@ -172,12 +172,11 @@ if focus is not None:
     except KeyError as exc:
         st.warning(f"{exc.args[0]}.")
     else:
-        names = dataset.genres.columns
-        query_genres = set(names[dataset.genres.loc[focus].to_numpy().astype(bool)])
-        captions = []
-        for item_id in found["item_id"]:
-            shared = query_genres & set(names[dataset.genres.loc[item_id].to_numpy().astype(bool)])
-            captions.append(("✓ " if shared else "✗ ") + str(dataset.items.loc[item_id, "title"]))
+        shared = neighbours.shares_genre(dataset.genres, focus, found["item_id"])
+        captions = [
+            ("✓ " if hit else "✗ ") + str(dataset.items.loc[item_id, "title"])
+            for item_id, hit in zip(found["item_id"], shared)
+        ]
         ui.poster_cards(dataset, [focus] + found["item_id"].tolist(), ["query: " + titles.get(focus, "")] + captions, 6)
         st.caption("✓ shares at least one genre with the query, ✗ shares none.")
 

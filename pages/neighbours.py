@@ -99,13 +99,11 @@ for column, label in zip(st.columns(2), (left_label, right_label)):
         except KeyError as exc:
             st.warning(f"{exc.args[0]}; pick another movie for this gallery.")
         else:
-            genre_names = dataset.genres.columns
-            query_genres = set(genre_names[dataset.genres.loc[query].to_numpy().astype(bool)])
-            captions = []
-            for item_id, distance in zip(found["item_id"], found["distance"]):
-                shared = query_genres & set(genre_names[dataset.genres.loc[item_id].to_numpy().astype(bool)])
-                mark = "✓" if shared else "✗"
-                captions.append(f"{mark} {dataset.items.loc[item_id, 'title']} (d={distance:.3g})")
+            shared = neighbours.shares_genre(dataset.genres, query, found["item_id"])
+            captions = [
+                f"{'✓' if hit else '✗'} {dataset.items.loc[item_id, 'title']} (d={distance:.3g})"
+                for item_id, distance, hit in zip(found["item_id"], found["distance"], shared)
+            ]
             ui.poster_cards(dataset, found["item_id"].tolist(), captions=captions, columns=min(int(n), 5))
         curve = precision_curve(token, source, metric).assign(representation=label)
         result = curve[curve["n"] == min(int(n), int(curve["n"].max()))].iloc[0].to_dict()

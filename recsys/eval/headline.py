@@ -388,12 +388,7 @@ def genre_precision_interval(
     from recsys.eval import neighbours
 
     max_n = check_count(max_n, "max_n")
-    common = pd.Index(features.item_ids).intersection(genres.index)
-    flags = genres.loc[common].to_numpy().astype(bool)
-    has_genre = flags.any(axis=1)
-    common, flags = common[has_genre], flags[has_genre]
-    if len(common) < 2:
-        raise InvalidInput(f"'{features.name}': fewer than 2 movies with both features and a genre")
+    common, flags = neighbours.items_with_genre(features, genres)
     matrix, _ = features.aligned(common.to_numpy())
     rows = np.arange(len(common))
     sampled = max_queries is not None and len(common) > max_queries

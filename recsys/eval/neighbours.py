@@ -93,6 +93,12 @@ def items_with_genre(features: ItemFeatures, genres: pd.DataFrame) -> tuple[pd.I
     return common, flags
 
 
+def shares_genre(genres: pd.DataFrame, query, item_ids) -> np.ndarray:
+    """Per item of `item_ids`: does it share at least one genre with `query` (the ✓/✗ of the galleries)."""
+    items = genres.loc[pd.Index(item_ids)].to_numpy().astype(bool)
+    return (items & genres.loc[query].to_numpy().astype(bool)).any(axis=1)
+
+
 def _genre_hits(features: ItemFeatures, genres: pd.DataFrame, max_n: int, metric: str):
     """(items, hits matrix items x max_n: neighbour at rank r shares a genre, chance per item)."""
     common, flags = items_with_genre(features, genres)
