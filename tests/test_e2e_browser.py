@@ -141,10 +141,10 @@ def outside_requests():
     return []
 
 
-@pytest.fixture
-def browser_page(browser, server, outside_requests):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(240_000)  # first renders build the demo dataset and baselines on a slow CPU
+def new_page(browser, server, outside_requests, width: int, height: int, timeout_ms: int):
+    """A browser page that records every request leaving the local server in `outside_requests`."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(timeout_ms)
     page.on(
         "request",
         lambda request: (
@@ -153,6 +153,13 @@ def browser_page(browser, server, outside_requests):
             else None
         ),
     )
+    return page
+
+
+@pytest.fixture
+def browser_page(browser, server, outside_requests):
+    # first renders build the demo dataset and baselines on a slow CPU
+    page = new_page(browser, server, outside_requests, 1400, 1000, 240_000)
     yield page
     page.close()
 
@@ -310,16 +317,7 @@ def test_screenshots_of_every_page_stay_small(server, browser, outside_requests)
     target = OUTPUT / "screens"
     target.mkdir(parents=True, exist_ok=True)
     update = os.environ.get("RECSYS_UPDATE_SCREENSHOTS") == "1"
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.set_default_timeout(600_000)
-    page.on(
-        "request",
-        lambda request: (
-            outside_requests.append(request.url)
-            if not request.url.startswith((server, "data:", "blob:", "about:"))
-            else None
-        ),
-    )
+    page = new_page(browser, server, outside_requests, 1280, 800, 600_000)
     sizes = {}
     for spec in ui.page_specs():
         name = spec.url_path or "home"
